@@ -1,0 +1,1 @@
+//! The simulated Kubernetes cluster used by the tests and the demo.

@@ -1,0 +1,166 @@
+//! The plan's status (written only by the operator) and the evaluation's vocabulary:
+//! techniques, verdicts and findings.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What the operator observed and did. The operator is its only writer.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenancePlanStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Where the plan is in its lifecycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The technique the evaluation chose, or `Rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Verdict>,
+    /// A finer-grained word for what is happening now, e.g. `WaitingForGreen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// What is happening, or why the plan stopped, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The evaluation of each change against the rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// Steps done out of the total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// When the plan started to act on the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the plan ended (Succeeded, Failed, Aborted or Rejected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
+    /// When the Service was switched to green (BlueGreen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<Time>,
+    /// Ready, Reconciling, Stalled (kstatus) and Evaluated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// Lifecycle of a plan.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Not started yet (waiting for evaluation or for another plan on the same target).
+    Pending,
+    /// The rules allow no technique the plan permits; nothing was touched.
+    Rejected,
+    /// Being carried out.
+    Progressing,
+    /// Green is Ready; waiting for `spec.promote`.
+    AwaitingPromotion,
+    /// Done: the target runs the new version.
+    Succeeded,
+    /// Stopped safely without completing.
+    Failed,
+    /// Stopped and rolled back on request.
+    Aborted,
+}
+
+/// A technique for carrying out maintenance.
+#[derive(
+    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
+pub enum Technique {
+    RollingRestart,
+    BlueGreen,
+    FullRestart,
+}
+
+impl Technique {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Technique::RollingRestart => "RollingRestart",
+            Technique::BlueGreen => "BlueGreen",
+            Technique::FullRestart => "FullRestart",
+        }
+    }
+}
+
+/// The outcome of evaluating a plan: the technique to use, or `Rejected`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    RollingRestart,
+    BlueGreen,
+    FullRestart,
+    Rejected,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::RollingRestart => "RollingRestart",
+            Verdict::BlueGreen => "BlueGreen",
+            Verdict::FullRestart => "FullRestart",
+            Verdict::Rejected => "Rejected",
+        }
+    }
+
+    /// The technique to carry out, if the plan is not rejected.
+    pub fn technique(self) -> Option<Technique> {
+        match self {
+            Verdict::RollingRestart => Some(Technique::RollingRestart),
+            Verdict::BlueGreen => Some(Technique::BlueGreen),
+            Verdict::FullRestart => Some(Technique::FullRestart),
+            Verdict::Rejected => None,
+        }
+    }
+}
+
+impl From<Technique> for Verdict {
+    fn from(t: Technique) -> Self {
+        match t {
+            Technique::RollingRestart => Verdict::RollingRestart,
+            Technique::BlueGreen => Verdict::BlueGreen,
+            Technique::FullRestart => Verdict::FullRestart,
+        }
+    }
+}
+
+/// What a rule says about one change.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Index of the change in `spec.changes`.
+    pub change: u32,
+    /// Stable name of the rule.
+    pub rule: String,
+    /// Techniques this finding rules out.
+    pub blocks: Vec<Technique>,
+    /// Why, in words an operator understands.
+    pub message: String,
+}
+
+impl Finding {
+    pub fn blocks(&self, technique: Technique) -> bool {
+        self.blocks.contains(&technique)
+    }
+}
+
+/// Steps done out of the total.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Number of steps in all (pods for a rolling restart).
+    pub total: i32,
+    /// Steps completed.
+    pub done: i32,
+    /// `done/total`, for display.
+    pub text: String,
+}
+
+impl Progress {
+    pub fn new(done: i32, total: i32) -> Self {
+        Self {
+            total,
+            done,
+            text: format!("{done}/{total}"),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The subcommands of the `cutover` binary.
+
+pub mod evaluate;

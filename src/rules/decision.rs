@@ -1,0 +1,123 @@
+//! Picks the technique from the findings (DESIGN section 2, "Decision") and explains the
+//! choice, including the settings that would make a rejected plan executable.
+
+use crate::api::{StrategyChoice, Technique, Verdict};
+
+use super::assess::{Assessment, Remedy};
+
+/// The verdict for a plan with these findings.
+pub fn decide(choice: StrategyChoice, allow_downtime: bool, found: &[Assessment]) -> Verdict {
+    let open = |t: Technique| !blocked(found, t);
+    let verdict = match choice {
+        StrategyChoice::Auto => [Technique::RollingRestart, Technique::BlueGreen]
+            .into_iter()
+            .find(|t| open(*t))
+            .or(allow_downtime.then_some(Technique::FullRestart)),
+        StrategyChoice::RollingRestart => {
+            open(Technique::RollingRestart).then_some(Technique::RollingRestart)
+        }
+        StrategyChoice::BlueGreen => open(Technique::BlueGreen).then_some(Technique::BlueGreen),
+        StrategyChoice::FullRestart => allow_downtime.then_some(Technique::FullRestart),
+    };
+    verdict.map_or(Verdict::Rejected, Verdict::from)
+}
+
+fn blocked(found: &[Assessment], t: Technique) -> bool {
+    found.iter().any(|a| a.finding.blocks(t))
+}
+
+/// "change 0 (fixpack-crosses-non-revertible), change 2 (java-major-change)"
+fn blockers(found: &[Assessment], t: Technique) -> String {
+    let names: Vec<String> = found
+        .iter()
+        .filter(|a| a.finding.blocks(t))
+        .map(|a| format!("change {} ({})", a.finding.change, a.finding.rule))
+        .collect();
+    names.join(", ")
+}
+
+/// One or two sentences saying why the verdict is what it is.
+pub fn explain(
+    choice: StrategyChoice,
+    allow_downtime: bool,
+    found: &[Assessment],
+    verdict: Verdict,
+) -> String {
+    let rr = blockers(found, Technique::RollingRestart);
+    let bg = blockers(found, Technique::BlueGreen);
+    match verdict {
+        Verdict::RollingRestart if found.is_empty() => {
+            "no changes declared: a plain rolling restart".to_string()
+        }
+        Verdict::RollingRestart => "nothing blocks a rolling restart".to_string(),
+        Verdict::BlueGreen if choice == StrategyChoice::BlueGreen => {
+            "BlueGreen as requested; nothing blocks it".to_string()
+        }
+        Verdict::BlueGreen => {
+            format!("RollingRestart is blocked by {rr}; nothing blocks BlueGreen")
+        }
+        Verdict::FullRestart if choice == StrategyChoice::FullRestart => {
+            "FullRestart as requested, with downtime (allowDowntime: true)".to_string()
+        }
+        Verdict::FullRestart => format!(
+            "RollingRestart is blocked by {rr} and BlueGreen by {bg}; FullRestart with downtime because allowDowntime is true"
+        ),
+        Verdict::Rejected => {
+            let why = match choice {
+                StrategyChoice::Auto => format!(
+                    "RollingRestart is blocked by {rr}, BlueGreen by {bg}, and FullRestart needs allowDowntime: true"
+                ),
+                StrategyChoice::RollingRestart => {
+                    format!("strategy RollingRestart is blocked by {rr}")
+                }
+                StrategyChoice::BlueGreen => format!("strategy BlueGreen is blocked by {bg}"),
+                StrategyChoice::FullRestart => {
+                    "strategy FullRestart stops every pod and needs allowDowntime: true".to_string()
+                }
+            };
+            format!(
+                "rejected: {why}. To proceed: {}",
+                ways_out(choice, allow_downtime, found)
+            )
+        }
+    }
+}
+
+/// The settings that would make a rejected plan executable.
+fn ways_out(choice: StrategyChoice, allow_downtime: bool, found: &[Assessment]) -> String {
+    let mut ways = Vec::new();
+    if choice == StrategyChoice::RollingRestart && !blocked(found, Technique::BlueGreen) {
+        ways.push("use strategy: BlueGreen (or Auto)".to_string());
+    }
+    if choice == StrategyChoice::BlueGreen && !blocked(found, Technique::RollingRestart) {
+        ways.push("use strategy: RollingRestart (or Auto)".to_string());
+    }
+    let bg_blockers: Vec<&Assessment> = found
+        .iter()
+        .filter(|a| a.finding.blocks(Technique::BlueGreen))
+        .collect();
+    if matches!(choice, StrategyChoice::Auto | StrategyChoice::BlueGreen)
+        && !bg_blockers.is_empty()
+        && bg_blockers.iter().all(|a| a.remedy.is_some())
+    {
+        let mut remedies: Vec<Remedy> = bg_blockers.iter().filter_map(|a| a.remedy).collect();
+        remedies.sort();
+        remedies.dedup();
+        let advice: Vec<&str> = remedies.iter().map(|r| r.advice()).collect();
+        ways.push(format!(
+            "{} (BlueGreen without downtime)",
+            advice.join(" and ")
+        ));
+    }
+    if !allow_downtime || choice != StrategyChoice::FullRestart {
+        let strategy = if matches!(choice, StrategyChoice::Auto | StrategyChoice::FullRestart) {
+            ""
+        } else {
+            " and strategy: Auto or FullRestart"
+        };
+        ways.push(format!(
+            "accept a downtime window with allowDowntime: true{strategy} (FullRestart)"
+        ));
+    }
+    ways.join("; or ")
+}
