@@ -6,5 +6,6 @@
 pub mod api;
 pub mod crd;
 pub mod input;
+pub mod operator;
 pub mod report;
 pub mod rules;

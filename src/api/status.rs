@@ -40,6 +40,13 @@ pub struct MaintenancePlanStatus {
     /// When the Service was switched to green (BlueGreen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switched_at: Option<Time>,
+    /// While the operator cleans up after the work: the phase the plan is finishing into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Phase>,
+    /// FullRestart: how long the target had no pod serving, from the scale-down to the first
+    /// ready pod of the new version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime: Option<String>,
     /// Ready, Reconciling, Stalled (kstatus) and Evaluated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

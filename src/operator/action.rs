@@ -1,0 +1,63 @@
+//! The only things a step may ask of the cluster. `actuate` carries them out; everything that
+//! decides which ones to take is pure.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+
+/// One change to the cluster, named in the plan's namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Put the operator's finalizer on the plan.
+    AddFinalizer,
+    /// Take the operator's finalizer off the plan (deletion may proceed).
+    RemoveFinalizer,
+    /// Replace a Deployment as read (PUT with its resourceVersion: a conflict means the
+    /// snapshot was stale and nothing happens).
+    ReplaceDeployment(Box<Deployment>),
+    /// JSON merge patch of a Deployment.
+    PatchDeployment {
+        name: String,
+        patch: serde_json::Value,
+    },
+    /// Create a Deployment (the green copy).
+    CreateDeployment(Box<Deployment>),
+    /// Delete a Deployment and, in the background, what it owns.
+    DeleteDeployment { name: String },
+    /// Create a pod (the surge pod of a restart).
+    CreatePod(Box<Pod>),
+    /// Delete a pod the operator created itself.
+    DeletePod { name: String },
+    /// Ask for a pod to be evicted through the Eviction API (PodDisruptionBudgets apply).
+    EvictPod { name: String },
+    /// Set a Service's selector in one update.
+    SetServiceSelector {
+        service: String,
+        selector: BTreeMap<String, String>,
+    },
+    /// Record a Kubernetes Event on the plan.
+    Event {
+        warning: bool,
+        reason: String,
+        message: String,
+    },
+}
+
+impl Action {
+    pub fn event(reason: &str, message: impl Into<String>) -> Self {
+        Action::Event {
+            warning: false,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(reason: &str, message: impl Into<String>) -> Self {
+        Action::Event {
+            warning: true,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Label selector matching and rendering, for finding a workload's pods in a snapshot and for
+//! asking the API server for them. Pure.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+/// True when `labels` satisfy `selector` (matchLabels and matchExpressions). An empty
+/// selector matches everything, as in Kubernetes.
+pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let labels_ok = selector
+        .match_labels
+        .as_ref()
+        .is_none_or(|want| map_matches(want, labels));
+    let expressions_ok = selector.match_expressions.as_ref().is_none_or(|exprs| {
+        exprs.iter().all(|e| {
+            let values = e.values.as_deref().unwrap_or_default();
+            let value = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => value.is_some_and(|v| values.contains(v)),
+                "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        })
+    });
+    labels_ok && expressions_ok
+}
+
+/// True when every `key=value` of `want` is in `labels` (a Service selector, say).
+pub fn map_matches(want: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    want.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// The selector in the query syntax of the API (`a=b,c in (d,e)`).
+pub fn selector_query(selector: &LabelSelector) -> String {
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in selector.match_expressions.iter().flatten() {
+        let values = e.values.as_deref().unwrap_or_default().join(",");
+        parts.push(match e.operator.as_str() {
+            "In" => format!("{} in ({values})", e.key),
+            "NotIn" => format!("{} notin ({values})", e.key),
+            "Exists" => e.key.clone(),
+            _ => format!("!{}", e.key),
+        });
+    }
+    parts.join(",")
+}
+
+/// A `key=value,...` query for a plain label map.
+pub fn map_query(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn match_labels_and_expressions() {
+        let selector = LabelSelector {
+            match_labels: Some(labels(&[("app", "liferay")])),
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "tier".into(),
+                operator: "In".into(),
+                values: Some(vec!["web".into(), "api".into()]),
+            }]),
+        };
+        assert!(selector_matches(
+            &selector,
+            &labels(&[("app", "liferay"), ("tier", "web")])
+        ));
+        assert!(!selector_matches(
+            &selector,
+            &labels(&[("app", "liferay"), ("tier", "db")])
+        ));
+        assert!(!selector_matches(&selector, &labels(&[("tier", "web")])));
+        assert_eq!(selector_query(&selector), "app=liferay,tier in (web,api)");
+        assert!(selector_matches(&LabelSelector::default(), &labels(&[])));
+    }
+}

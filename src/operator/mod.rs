@@ -1,0 +1,16 @@
+//! The operator: observe the cluster, evaluate the plan, step the pure state machine,
+//! actuate its actions, write the status. Only `observe`, `actuate` and the controller
+//! wiring talk to the API server; everything else here is pure.
+
+pub mod action;
+pub mod conditions;
+pub mod labels;
+pub mod lock;
+pub mod pods;
+pub mod preflight;
+pub mod rollout;
+pub mod snapshot;
+pub mod step;
+pub mod target_state;
+pub mod template;
+pub mod time;

@@ -1,0 +1,68 @@
+//! Reads where a Deployment's rollout stands: complete or not, which ReplicaSet is the newest,
+//! which of its pods are available, which one is late. Pure.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+
+use super::pods;
+
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+pub fn desired_replicas(d: &Deployment) -> i32 {
+    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+/// The Deployment's controller has caught up with its spec and every replica is new and
+/// available.
+pub fn is_complete(d: &Deployment) -> bool {
+    let want = desired_replicas(d);
+    let Some(status) = d.status.as_ref() else {
+        return false;
+    };
+    status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
+        && status.updated_replicas.unwrap_or(0) == want
+        && status.replicas.unwrap_or(0) == want
+        && status.available_replicas.unwrap_or(0) == want
+}
+
+/// The `pod-template-hash` of the newest ReplicaSet (highest revision).
+pub fn newest_hash(replica_sets: &[ReplicaSet]) -> Option<&str> {
+    replica_sets
+        .iter()
+        .max_by_key(|rs| {
+            rs.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REVISION))
+                .and_then(|r| r.parse::<i64>().ok())
+                .unwrap_or(0)
+        })
+        .and_then(|rs| rs.metadata.labels.as_ref()?.get(pods::TEMPLATE_HASH))
+        .map(String::as_str)
+}
+
+/// Pods of the ReplicaSet with `hash` that are not terminating.
+pub fn pods_of<'a>(all: &'a [Pod], hash: &str) -> Vec<&'a Pod> {
+    all.iter()
+        .filter(|p| pods::template_hash(p) == Some(hash) && !pods::is_terminating(p))
+        .collect()
+}
+
+/// The first of `candidates` that has not been Ready within `timeout_seconds` of its
+/// creation, and otherwise the time the next one would be late.
+pub fn late_pod<'a>(
+    candidates: &[&'a Pod],
+    timeout_seconds: i64,
+    now: Timestamp,
+) -> (Option<&'a Pod>, Option<Timestamp>) {
+    let mut next_deadline: Option<Timestamp> = None;
+    for pod in candidates.iter().filter(|p| !pods::is_ready(p)) {
+        let deadline = pods::add_seconds(pods::created(pod), timeout_seconds as f64);
+        if deadline <= now {
+            return (Some(pod), None);
+        }
+        next_deadline = Some(next_deadline.map_or(deadline, |d: Timestamp| d.min(deadline)));
+    }
+    (None, next_deadline)
+}

@@ -1,0 +1,49 @@
+//! Everything a step needs to know, read from the cluster in one go by `observe`. Plain data:
+//! nothing here holds a client.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::{MaintenancePlan, Phase};
+
+/// Another plan in the same namespace aimed at the same target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peer {
+    pub name: String,
+    pub phase: Option<Phase>,
+    pub created: Timestamp,
+    pub deleting: bool,
+}
+
+impl Peer {
+    /// Still holds or wants the target.
+    pub fn is_live(&self) -> bool {
+        !matches!(
+            self.phase,
+            Some(Phase::Succeeded | Phase::Failed | Phase::Aborted | Phase::Rejected)
+        )
+    }
+}
+
+/// The plan and the part of the cluster it acts on.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub plan: MaintenancePlan,
+    /// Other plans for the same target.
+    pub peers: Vec<Peer>,
+    pub target: Option<Deployment>,
+    /// ReplicaSets owned by the target.
+    pub replica_sets: Vec<ReplicaSet>,
+    /// Pods selected by the target's selector (the operator's own surge pod included).
+    pub pods: Vec<Pod>,
+    pub service: Option<Service>,
+    pub endpoint_slices: Vec<EndpointSlice>,
+    pub pdbs: Vec<PodDisruptionBudget>,
+    /// The green copy, when one exists.
+    pub green: Option<Deployment>,
+    /// Pods of the green copy.
+    pub green_pods: Vec<Pod>,
+}

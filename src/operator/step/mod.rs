@@ -1,0 +1,402 @@
+//! The pure state machine of a plan: `step(snapshot, catalog, now) -> Decision`. The lifecycle
+//! (finalizer, evaluation, lock, start, finish, deletion) lives here; each technique's own
+//! progress lives in its module. No IO: the decision lists the actions to take.
+
+mod cleanup;
+mod full_restart;
+mod restart;
+mod rolling;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use super::action::Action;
+use super::conditions;
+use super::lock::blocking_plan;
+use super::preflight;
+use super::snapshot::Snapshot;
+use super::target_state::{self, Mode, Saved};
+use crate::api::{MaintenancePlanSpec, MaintenancePlanStatus, Phase, Progress, Technique, Verdict};
+use crate::rules::{Catalog, evaluate};
+
+/// The finalizer that lets a running plan be aborted safely before it is deleted.
+pub const FINALIZER: &str = "cutover.dev/abort-on-delete";
+
+/// What to do now, and the status to record afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub actions: Vec<Action>,
+    pub status: MaintenancePlanStatus,
+    /// Look again after this long even if nothing changes (a deadline or a hold ends).
+    pub requeue: Option<Duration>,
+}
+
+/// What a technique sees.
+pub(crate) struct Cx<'a> {
+    pub snap: &'a Snapshot,
+    pub plan: &'a str,
+    pub spec: &'a MaintenancePlanSpec,
+    pub target: &'a k8s_openapi::api::apps::v1::Deployment,
+    pub now: Timestamp,
+    /// Abort requested, or the plan is being deleted.
+    pub aborting: bool,
+}
+
+/// Where a technique stands after one look.
+pub(crate) enum Outcome {
+    /// Keep going; look again after this long at the latest.
+    Continue(Option<Duration>),
+    /// The work is over with this result; clean up next.
+    Finish(Phase),
+}
+
+pub(crate) struct Progressed {
+    pub actions: Vec<Action>,
+    pub step: &'static str,
+    pub message: String,
+    pub progress: Option<Progress>,
+    pub outcome: Outcome,
+    /// FullRestart: the measured downtime, once known.
+    pub downtime: Option<String>,
+}
+
+impl Progressed {
+    pub fn wait(step: &'static str, message: String, requeue: Option<Duration>) -> Self {
+        Self {
+            actions: Vec::new(),
+            step,
+            message,
+            progress: None,
+            outcome: Outcome::Continue(requeue),
+            downtime: None,
+        }
+    }
+
+    pub fn act(step: &'static str, message: String, actions: Vec<Action>) -> Self {
+        Self {
+            actions,
+            step,
+            message,
+            progress: None,
+            outcome: Outcome::Continue(None),
+            downtime: None,
+        }
+    }
+
+    pub fn finish(phase: Phase, message: String) -> Self {
+        Self {
+            actions: Vec::new(),
+            step: "Finishing",
+            message,
+            progress: None,
+            outcome: Outcome::Finish(phase),
+            downtime: None,
+        }
+    }
+
+    pub fn with_progress(mut self, progress: Option<Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+}
+
+/// Builds a decision from the previous status.
+struct Draft {
+    actions: Vec<Action>,
+    status: MaintenancePlanStatus,
+    previous: MaintenancePlanStatus,
+    invalid: bool,
+    requeue: Option<Duration>,
+    now: Timestamp,
+}
+
+impl Draft {
+    fn phase(&mut self, phase: Phase, step: &str, message: String) {
+        self.status.phase = Some(phase);
+        self.status.step = Some(step.to_string());
+        self.status.message = Some(message);
+        if matches!(
+            phase,
+            Phase::Succeeded | Phase::Failed | Phase::Aborted | Phase::Rejected
+        ) {
+            self.status.completed_at = Some(Time(self.now));
+            self.status.outcome = None;
+        }
+    }
+
+    fn finish(mut self) -> Decision {
+        let phase = self.status.phase;
+        if phase != self.previous.phase
+            && let Some(phase) = phase
+        {
+            let message = self.status.message.clone().unwrap_or_default();
+            let warning = matches!(phase, Phase::Failed | Phase::Rejected);
+            self.actions.push(Action::Event {
+                warning,
+                reason: format!("{phase:?}"),
+                message,
+            });
+        }
+        self.status.conditions = conditions::derive(
+            &self.status,
+            &self.previous.conditions,
+            self.invalid,
+            self.now,
+        );
+        Decision {
+            actions: self.actions,
+            status: self.status,
+            requeue: self.requeue,
+        }
+    }
+}
+
+/// One step of a plan.
+pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
+    let plan = &snap.plan;
+    let name = plan.metadata.name.as_deref().unwrap_or_default();
+    let previous = plan.status.clone().unwrap_or_default();
+    let mut status = previous.clone();
+    status.observed_generation = plan.metadata.generation;
+    let mut d = Draft {
+        actions: Vec::new(),
+        status,
+        previous: previous.clone(),
+        invalid: false,
+        requeue: None,
+        now,
+    };
+    let deleting = plan.metadata.deletion_timestamp.is_some();
+    let has_finalizer = plan
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == FINALIZER);
+    if !deleting && !has_finalizer {
+        d.actions.push(Action::AddFinalizer);
+    }
+    let release = |d: &mut Draft| {
+        if deleting && has_finalizer {
+            d.actions.push(Action::RemoveFinalizer);
+        }
+    };
+
+    let terminal = matches!(
+        previous.phase,
+        Some(Phase::Succeeded | Phase::Failed | Phase::Aborted)
+    );
+    let settled_rejection = previous.phase == Some(Phase::Rejected)
+        && previous.observed_generation == plan.metadata.generation;
+    if terminal || settled_rejection {
+        d.invalid = previous
+            .conditions
+            .iter()
+            .any(|c| c.reason == "InvalidPlan");
+        release(&mut d);
+        return d.finish();
+    }
+
+    let saved = snap
+        .target
+        .as_ref()
+        .and_then(|t| target_state::saved_for(t, name));
+    let started = saved.is_some()
+        || matches!(
+            previous.phase,
+            Some(Phase::Progressing | Phase::AwaitingPromotion)
+        );
+    if !started {
+        if deleting {
+            release(&mut d);
+            return d.finish();
+        }
+        return start(snap, catalog, name, d);
+    }
+
+    let Some(target) = snap.target.as_ref() else {
+        d.phase(
+            Phase::Failed,
+            "TargetLost",
+            format!(
+                "target deployment {} disappeared during the plan",
+                plan.spec.target.name
+            ),
+        );
+        release(&mut d);
+        return d.finish();
+    };
+    let cx = Cx {
+        snap,
+        plan: name,
+        spec: &plan.spec,
+        target,
+        now,
+        aborting: plan.spec.abort || deleting,
+    };
+
+    if let Some(outcome) = previous.outcome {
+        d.actions
+            .extend(cleanup::actions(&cx, saved.as_ref(), outcome));
+        let message = previous.message.clone().unwrap_or_default();
+        d.phase(outcome, "Done", message);
+        release(&mut d);
+        return d.finish();
+    }
+
+    let Some(saved) = saved else {
+        d.phase(
+            Phase::Failed,
+            "TargetLost",
+            format!(
+                "the {} annotations on deployment {} were removed during the plan",
+                target_state::PLAN_ANNOTATION,
+                plan.spec.target.name
+            ),
+        );
+        release(&mut d);
+        return d.finish();
+    };
+    let progressed = match saved_mode(&saved) {
+        Mode::Rollout => rolling::advance(&cx, &saved),
+        Mode::Restart => restart::advance(&cx, &saved),
+        Mode::FullRestart => full_restart::advance(&cx, &saved),
+    };
+    apply(&mut d, progressed);
+    d.finish()
+}
+
+fn saved_mode(saved: &Saved) -> Mode {
+    saved.mode.unwrap_or(Mode::Restart)
+}
+
+/// Records a technique's progress in the draft.
+fn apply(d: &mut Draft, p: Progressed) {
+    d.actions.extend(p.actions);
+    if p.progress.is_some() {
+        d.status.progress = p.progress;
+    }
+    if p.downtime.is_some() {
+        d.status.downtime = p.downtime;
+    }
+    match p.outcome {
+        Outcome::Continue(requeue) => {
+            let phase = d
+                .status
+                .phase
+                .filter(|ph| *ph == Phase::AwaitingPromotion)
+                .unwrap_or(Phase::Progressing);
+            d.phase(phase, p.step, p.message);
+            d.requeue = requeue;
+        }
+        Outcome::Finish(phase) => {
+            d.phase(Phase::Progressing, "Finishing", p.message);
+            d.status.outcome = Some(phase);
+            d.requeue = Some(Duration::ZERO);
+        }
+    }
+}
+
+/// A plan that has not touched anything yet: evaluate, check, wait for the lock, start.
+fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decision {
+    let spec = &snap.plan.spec;
+    if spec.abort {
+        d.phase(
+            Phase::Aborted,
+            "Done",
+            "aborted before it started; nothing was touched".into(),
+        );
+        return d.finish();
+    }
+    let evaluation = match evaluate(spec, catalog) {
+        Ok(e) => e,
+        Err(invalid) => {
+            d.invalid = true;
+            d.status.strategy = Some(Verdict::Rejected);
+            d.status.findings.clear();
+            d.phase(Phase::Rejected, "Done", format!("invalid plan: {invalid}"));
+            return d.finish();
+        }
+    };
+    d.status.findings = evaluation.findings.clone();
+    d.status.strategy = Some(evaluation.verdict);
+    let Some(technique) = evaluation.verdict.technique() else {
+        d.phase(Phase::Rejected, "Done", evaluation.explanation);
+        return d.finish();
+    };
+    let ready = match preflight::check(snap) {
+        Ok(ready) => ready,
+        Err(problem) => {
+            d.phase(
+                Phase::Rejected,
+                "Done",
+                format!("{problem}; nothing was touched"),
+            );
+            return d.finish();
+        }
+    };
+    if let Some(other) = blocking_plan(snap) {
+        d.phase(
+            Phase::Pending,
+            "WaitingForPlan",
+            format!(
+                "waiting for plan {other} to finish with deployment {}",
+                spec.target.name
+            ),
+        );
+        return d.finish();
+    }
+    if spec.paused {
+        d.phase(
+            Phase::Pending,
+            "Paused",
+            "paused before the first step; set spec.paused to false to start".into(),
+        );
+        return d.finish();
+    }
+    let cx = Cx {
+        snap,
+        plan: name,
+        spec,
+        target: ready.target,
+        now: d.now,
+        aborting: false,
+    };
+    let progressed = match technique {
+        Technique::RollingRestart
+            if ready.new_template
+                != ready
+                    .target
+                    .spec
+                    .as_ref()
+                    .map(|s| s.template.clone())
+                    .unwrap_or_default() =>
+        {
+            rolling::begin(&cx, ready.new_template)
+        }
+        Technique::RollingRestart => restart::begin(&cx),
+        Technique::FullRestart => full_restart::begin(&cx, ready.new_template),
+        Technique::BlueGreen => {
+            d.phase(Phase::Rejected, "Done", "the BlueGreen technique is not available in this version of the operator; nothing was touched".into());
+            return d.finish();
+        }
+    };
+    d.status.started_at = Some(Time(d.now));
+    d.status.completed_at = None;
+    d.status.outcome = None;
+    d.actions.push(Action::event(
+        "Started",
+        format!(
+            "{} of deployment {}: {}",
+            technique.as_str(),
+            spec.target.name,
+            evaluation.explanation
+        ),
+    ));
+    apply(&mut d, progressed);
+    d.finish()
+}

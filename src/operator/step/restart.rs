@@ -1,0 +1,227 @@
+//! RollingRestart without a template change (a plain restart): a surge pod joins first, then
+//! the old pods are evicted one at a time through the Eviction API, each replacement
+//! available for `minReadySeconds` before the next. The template is never touched.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use super::{Cx, Progressed};
+use crate::api::{Phase, Progress};
+use crate::operator::action::Action;
+use crate::operator::rollout::{desired_replicas, late_pod};
+use crate::operator::target_state::{Mode, Saved, mark_patch};
+use crate::operator::{pods, time};
+
+pub const ROLE_LABEL: &str = "cutover.dev/role";
+pub const PLAN_LABEL: &str = "cutover.dev/plan";
+
+pub(super) fn begin(cx: &Cx) -> Progressed {
+    let saved = Saved {
+        mode: Some(Mode::Restart),
+        started_at: Some(cx.now),
+        ..Default::default()
+    };
+    let total = desired_replicas(cx.target);
+    Progressed::act(
+        "Surging",
+        format!("starting a surge pod before restarting {total} pods one at a time"),
+        vec![
+            Action::PatchDeployment {
+                name: cx.spec.target.name.clone(),
+                patch: mark_patch(cx.plan, &saved),
+            },
+            Action::CreatePod(Box::new(surge_pod(cx))),
+        ],
+    )
+    .with_progress(Some(Progress::new(0, total)))
+}
+
+/// Is this one of the operator's surge pods (of any plan)?
+pub fn is_surge(pod: &Pod) -> bool {
+    pod.metadata
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.get(ROLE_LABEL).is_some_and(|r| r == "surge"))
+}
+
+pub fn surge_name(cx: &Cx) -> String {
+    let mut name = format!("{}-surge-{}", cx.spec.target.name, cx.plan);
+    name.truncate(253);
+    name.trim_end_matches(['-', '.']).to_string()
+}
+
+/// A pod like the target's, serving through the Service while the others restart. It is
+/// owned by the plan, so deleting the plan removes it in any case.
+fn surge_pod(cx: &Cx) -> Pod {
+    let template = cx
+        .target
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
+    let meta = template.metadata.unwrap_or_default();
+    let mut labels: BTreeMap<String, String> = meta.labels.unwrap_or_default();
+    labels.remove(pods::TEMPLATE_HASH);
+    labels.insert(ROLE_LABEL.into(), "surge".into());
+    labels.insert(PLAN_LABEL.into(), cx.plan.into());
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(surge_name(cx)),
+            namespace: cx.snap.plan.metadata.namespace.clone(),
+            labels: Some(labels),
+            annotations: meta.annotations,
+            owner_references: Some(vec![plan_owner(cx)]),
+            ..Default::default()
+        },
+        spec: template.spec,
+        status: None,
+    }
+}
+
+pub fn plan_owner(cx: &Cx) -> OwnerReference {
+    OwnerReference {
+        api_version: "cutover.dev/v1alpha1".into(),
+        kind: "MaintenancePlan".into(),
+        name: cx.plan.to_string(),
+        uid: cx.snap.plan.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
+    let total = desired_replicas(cx.target);
+    let started = saved.started_at.unwrap_or(cx.now);
+    let min_ready = cx.spec.rolling_restart.min_ready_seconds;
+    let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
+    let surge_name = surge_name(cx);
+    let surge = cx.snap.pods.iter().find(|p| pods::name(p) == surge_name);
+    let workers: Vec<&Pod> = cx.snap.pods.iter().filter(|p| !is_surge(p)).collect();
+    let live: Vec<&Pod> = workers
+        .iter()
+        .copied()
+        .filter(|p| !pods::is_terminating(p))
+        .collect();
+    let renewed: Vec<&Pod> = live
+        .iter()
+        .copied()
+        .filter(|p| pods::created(p) >= started)
+        .collect();
+    let done = renewed
+        .iter()
+        .filter(|p| pods::is_available(p, min_ready, cx.now))
+        .count() as i32;
+    let progress = Some(Progress::new(done.min(total), total));
+
+    if cx.aborting {
+        return Progressed::finish(
+            Phase::Aborted,
+            format!("aborted after restarting {done}/{total} pods"),
+        )
+        .with_progress(progress);
+    }
+    let Some(surge) = surge else {
+        return Progressed::act(
+            "Surging",
+            "starting the surge pod".into(),
+            vec![Action::CreatePod(Box::new(surge_pod(cx)))],
+        )
+        .with_progress(progress);
+    };
+    if !pods::is_ready(surge) {
+        let (late, deadline) = late_pod(&[surge], timeout, cx.now);
+        if late.is_some() {
+            return Progressed::finish(
+                Phase::Failed,
+                format!(
+                    "surge pod {surge_name} was not Ready within {timeout}s; no pod was restarted"
+                ),
+            )
+            .with_progress(progress);
+        }
+        return Progressed::wait(
+            "Surging",
+            format!("waiting for surge pod {surge_name} to be Ready"),
+            deadline.map(|t| time::until(cx.now, t)),
+        )
+        .with_progress(progress);
+    }
+    let (late, deadline) = late_pod(&renewed, timeout, cx.now);
+    if let Some(pod) = late {
+        return Progressed::finish(
+            Phase::Failed,
+            format!("replacement pod {} was not Ready within {timeout}s; restart halted at {done}/{total} pods", pods::name(pod)),
+        )
+        .with_progress(progress);
+    }
+    if let Some(pod) = workers.iter().find(|p| pods::is_terminating(p)) {
+        return Progressed::wait(
+            "Evicting",
+            format!("waiting for pod {} to stop", pods::name(pod)),
+            deadline.map(|t| time::until(cx.now, t)),
+        )
+        .with_progress(progress);
+    }
+    if let Some(pod) = renewed
+        .iter()
+        .find(|p| !pods::is_available(p, min_ready, cx.now))
+    {
+        let hold = pods::available_at(pod, min_ready).map(|t| time::until(cx.now, t));
+        let requeue = time::earliest(hold, deadline.map(|t| time::until(cx.now, t)));
+        return Progressed::wait(
+            "WaitingForPod",
+            format!(
+                "{done}/{total} pods restarted; waiting for pod {} to be available",
+                pods::name(pod)
+            ),
+            requeue,
+        )
+        .with_progress(progress);
+    }
+    if (live.len() as i32) < total {
+        return Progressed::wait(
+            "WaitingForPod",
+            format!("{done}/{total} pods restarted; waiting for the replacement pod to appear"),
+            None,
+        )
+        .with_progress(progress);
+    }
+    if cx.spec.paused {
+        return Progressed::wait(
+            "Paused",
+            format!("paused at {done}/{total} pods; set spec.paused to false to go on"),
+            None,
+        )
+        .with_progress(progress);
+    }
+    let mut old: Vec<&Pod> = live
+        .iter()
+        .copied()
+        .filter(|p| pods::created(p) < started)
+        .collect();
+    old.sort_by_key(|p| (pods::created(p), pods::name(p).to_string()));
+    match old.first() {
+        None => Progressed::finish(
+            Phase::Succeeded,
+            format!("restarted {total} pods one at a time"),
+        )
+        .with_progress(Some(Progress::new(total, total))),
+        Some(pod) => {
+            let name = pods::name(pod).to_string();
+            Progressed::act(
+                "Evicting",
+                format!("{done}/{total} pods restarted; evicting pod {name}"),
+                vec![
+                    Action::EvictPod { name: name.clone() },
+                    Action::event(
+                        "PodEvicted",
+                        format!("evicted pod {name} for restart ({}/{total})", done + 1),
+                    ),
+                ],
+            )
+            .with_progress(progress)
+        }
+    }
+}

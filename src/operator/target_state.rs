@@ -1,0 +1,131 @@
+//! What the operator keeps on the target Deployment while a plan runs: which plan holds it
+//! (`cutover.dev/plan`, the lock) and the fields it changed with their original values
+//! (`cutover.dev/saved`). Written in the same request as the change itself, so a crash can
+//! never separate a change from the record of how to undo it.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub const PLAN_ANNOTATION: &str = "cutover.dev/plan";
+pub const SAVED_ANNOTATION: &str = "cutover.dev/saved";
+
+/// Which way a technique is going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Direction {
+    /// Towards the new version.
+    #[default]
+    Forward,
+    /// Back to the original version (failure or abort).
+    Back,
+}
+
+/// The technique holding the target, as far as the target is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// The Deployment's controller rolls out a new template, paced by the operator.
+    Rollout,
+    /// Same template: pods are evicted one at a time behind a surge pod.
+    Restart,
+    /// Scale to zero, change, scale back.
+    FullRestart,
+}
+
+/// The original values of what a plan changes on its target, and where it is going.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Saved {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// When the plan first acted on the target.
+    pub started_at: Option<Timestamp>,
+    /// The rollout was stopped with the Deployment paused; leave it so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub halted: bool,
+    /// FullRestart: when the last pod was gone and the change was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaled_down_at: Option<Timestamp>,
+    #[serde(default)]
+    pub direction: Direction,
+    /// Why the plan is going back, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<DeploymentStrategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ready_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplateSpec>,
+}
+
+/// The plan holding the target, per its annotation.
+pub fn holder(target: &Deployment) -> Option<&str> {
+    annotations(target)
+        .and_then(|a| a.get(PLAN_ANNOTATION))
+        .map(String::as_str)
+}
+
+/// The saved state, when `plan` holds the target.
+pub fn saved_for(target: &Deployment, plan: &str) -> Option<Saved> {
+    if holder(target) != Some(plan) {
+        return None;
+    }
+    let raw = annotations(target)?.get(SAVED_ANNOTATION)?;
+    serde_json::from_str(raw).ok()
+}
+
+/// `target` marked as held by `plan` with `saved`.
+pub fn mark(target: &mut Deployment, plan: &str, saved: &Saved) {
+    let annotations = target
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    annotations.insert(PLAN_ANNOTATION.to_string(), plan.to_string());
+    annotations.insert(
+        SAVED_ANNOTATION.to_string(),
+        serde_json::to_string(saved).expect("saved state serializes"),
+    );
+}
+
+/// A merge patch that records `saved` for `plan` (metadata only: no rollout).
+pub fn mark_patch(plan: &str, saved: &Saved) -> serde_json::Value {
+    serde_json::json!({"metadata": {"annotations": {
+        PLAN_ANNOTATION: plan,
+        SAVED_ANNOTATION: serde_json::to_string(saved).expect("saved state serializes"),
+    }}})
+}
+
+/// A merge patch fragment removing both annotations.
+pub fn unmark_patch() -> serde_json::Value {
+    serde_json::json!({"metadata": {"annotations": {PLAN_ANNOTATION: null, SAVED_ANNOTATION: null}}})
+}
+
+fn annotations(target: &Deployment) -> Option<&BTreeMap<String, String>> {
+    target.metadata.annotations.as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_round_trip_and_belong_to_one_plan() {
+        let mut d = Deployment::default();
+        let saved = Saved {
+            replicas: Some(3),
+            paused: Some(false),
+            ..Default::default()
+        };
+        mark(&mut d, "p1", &saved);
+        assert_eq!(holder(&d), Some("p1"));
+        assert_eq!(saved_for(&d, "p1"), Some(saved));
+        assert_eq!(saved_for(&d, "p2"), None);
+    }
+}
