@@ -26,11 +26,23 @@ enum Command {
     Evaluate(cmd::evaluate::Args),
     /// Print the MaintenancePlan CustomResourceDefinition as YAML.
     Crd,
+    /// Run the operator against a cluster (in-cluster or a kubeconfig).
+    Run(cmd::run::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(cmd::run::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Evaluate(args) => cmd::evaluate::run(&args),
         Command::Crd => {
             print!("{}", cutover::crd::crd_yaml());

@@ -1,3 +1,4 @@
 //! The subcommands of the `cutover` binary.
 
 pub mod evaluate;
+pub mod run;

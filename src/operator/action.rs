@@ -1,8 +1,6 @@
 //! The only things a step may ask of the cluster. `actuate` carries them out; everything that
 //! decides which ones to take is pure.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 
@@ -21,21 +19,12 @@ pub enum Action {
         name: String,
         patch: serde_json::Value,
     },
-    /// Create a Deployment (the green copy).
-    CreateDeployment(Box<Deployment>),
-    /// Delete a Deployment and, in the background, what it owns.
-    DeleteDeployment { name: String },
     /// Create a pod (the surge pod of a restart).
     CreatePod(Box<Pod>),
     /// Delete a pod the operator created itself.
     DeletePod { name: String },
     /// Ask for a pod to be evicted through the Eviction API (PodDisruptionBudgets apply).
     EvictPod { name: String },
-    /// Set a Service's selector in one update.
-    SetServiceSelector {
-        service: String,
-        selector: BTreeMap<String, String>,
-    },
     /// Record a Kubernetes Event on the plan.
     Event {
         warning: bool,

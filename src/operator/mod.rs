@@ -3,13 +3,21 @@
 //! wiring talk to the API server; everything else here is pure.
 
 pub mod action;
+pub mod actuate;
 pub mod conditions;
+pub mod controller;
+pub mod error;
 pub mod labels;
 pub mod lock;
+pub mod metrics;
+pub mod observe;
 pub mod pods;
 pub mod preflight;
+pub mod probes;
+pub mod reconcile;
 pub mod rollout;
 pub mod snapshot;
+pub mod status_write;
 pub mod step;
 pub mod target_state;
 pub mod template;

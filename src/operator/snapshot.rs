@@ -3,8 +3,6 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{MaintenancePlan, Phase};
@@ -40,10 +38,4 @@ pub struct Snapshot {
     /// Pods selected by the target's selector (the operator's own surge pod included).
     pub pods: Vec<Pod>,
     pub service: Option<Service>,
-    pub endpoint_slices: Vec<EndpointSlice>,
-    pub pdbs: Vec<PodDisruptionBudget>,
-    /// The green copy, when one exists.
-    pub green: Option<Deployment>,
-    /// Pods of the green copy.
-    pub green_pods: Vec<Pod>,
 }

@@ -4,7 +4,7 @@
 
 mod cleanup;
 mod full_restart;
-mod restart;
+pub mod restart;
 mod rolling;
 #[cfg(test)]
 mod tests;

@@ -46,7 +46,7 @@ pub fn is_surge(pod: &Pod) -> bool {
         .is_some_and(|l| l.get(ROLE_LABEL).is_some_and(|r| r == "surge"))
 }
 
-pub fn surge_name(cx: &Cx) -> String {
+pub(crate) fn surge_name(cx: &Cx) -> String {
     let mut name = format!("{}-surge-{}", cx.spec.target.name, cx.plan);
     name.truncate(253);
     name.trim_end_matches(['-', '.']).to_string()
@@ -80,7 +80,7 @@ fn surge_pod(cx: &Cx) -> Pod {
     }
 }
 
-pub fn plan_owner(cx: &Cx) -> OwnerReference {
+pub(crate) fn plan_owner(cx: &Cx) -> OwnerReference {
     OwnerReference {
         api_version: "cutover.dev/v1alpha1".into(),
         kind: "MaintenancePlan".into(),

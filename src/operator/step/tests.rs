@@ -84,10 +84,6 @@ fn snapshot(plan: MaintenancePlan, target: Option<Deployment>, pods: Vec<Pod>) -
         replica_sets: vec![replica_set("old", 1)],
         pods,
         service: Some(service()),
-        endpoint_slices: vec![],
-        pdbs: vec![],
-        green: None,
-        green_pods: vec![],
     }
 }
 

@@ -1,0 +1,95 @@
+//! Reads the plan and the part of the cluster it acts on into a [`Snapshot`]. The only reads
+//! the operator makes for a decision; nothing after this holds a client.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::ListParams;
+use kube::runtime::reflector::Store;
+use kube::{Api, Client, ResourceExt};
+
+use super::error::Error;
+use super::labels::selector_query;
+use super::snapshot::{Peer, Snapshot};
+use crate::api::MaintenancePlan;
+
+/// The snapshot for plan `namespace/name`, or `None` when the plan is gone.
+pub async fn observe(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    plans: &Store<MaintenancePlan>,
+) -> Result<Option<Snapshot>, Error> {
+    let plan_api: Api<MaintenancePlan> = Api::namespaced(client.clone(), namespace);
+    let Some(plan) = plan_api
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::api("get", format!("plan {name}"), e))?
+    else {
+        return Ok(None);
+    };
+    let target_name = plan.spec.target.name.clone();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let target = deployments
+        .get_opt(&target_name)
+        .await
+        .map_err(|e| Error::api("get", format!("deployment {target_name}"), e))?;
+    let (mut replica_sets, mut pods) = (Vec::new(), Vec::new());
+    if let Some(selector) = target
+        .as_ref()
+        .and_then(|d| d.spec.as_ref())
+        .map(|s| selector_query(&s.selector))
+    {
+        let params = ListParams::default().labels(&selector);
+        let owner_uid = target.as_ref().and_then(|d| d.metadata.uid.clone());
+        replica_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+            .list(&params)
+            .await
+            .map_err(|e| Error::api("list", "replicasets", e))?
+            .items
+            .into_iter()
+            .filter(|rs| {
+                rs.owner_references()
+                    .iter()
+                    .any(|o| Some(&o.uid) == owner_uid.as_ref())
+            })
+            .collect();
+        pods = Api::<Pod>::namespaced(client.clone(), namespace)
+            .list(&params)
+            .await
+            .map_err(|e| Error::api("list", "pods", e))?
+            .items;
+    }
+    let service = Api::<Service>::namespaced(client.clone(), namespace)
+        .get_opt(&plan.spec.service)
+        .await
+        .map_err(|e| Error::api("get", format!("service {}", plan.spec.service), e))?;
+    let peers = plans
+        .state()
+        .iter()
+        .filter(|p| {
+            p.namespace().as_deref() == Some(namespace)
+                && p.name_any() != name
+                && p.spec.target.name == target_name
+        })
+        .map(|p| Peer {
+            name: p.name_any(),
+            phase: p.status.as_ref().and_then(|s| s.phase),
+            created: p
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .unwrap_or(Timestamp::UNIX_EPOCH),
+            deleting: p.metadata.deletion_timestamp.is_some(),
+        })
+        .collect();
+    Ok(Some(Snapshot {
+        plan,
+        peers,
+        target,
+        replica_sets,
+        pods,
+        service,
+    }))
+}
