@@ -6,6 +6,7 @@
 pub mod api;
 pub mod crd;
 pub mod input;
+pub mod invariants;
 pub mod operator;
 pub mod report;
 pub mod rules;

@@ -28,25 +28,35 @@ enum Command {
     Crd,
     /// Run the operator against a cluster (in-cluster or a kubeconfig).
     Run(cmd::run::Args),
+    /// Serve the simulated cluster alone until stopped, writing a kubeconfig.
+    Sim(cmd::sim::Args),
+    /// Run the main job end to end on an embedded simulated cluster: a RollingRestart, a
+    /// BlueGreen cutover and a Rejected plan, with live progress.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => {
-            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-            match runtime.block_on(cmd::run::run(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Run(args) => block_on(cmd::run::run(args)),
+        Command::Sim(args) => block_on(cmd::sim::run(args)),
+        Command::Demo(args) => block_on(cmd::demo::run(args)),
         Command::Evaluate(args) => cmd::evaluate::run(&args),
         Command::Crd => {
             print!("{}", cutover::crd::crd_yaml());
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Runs an async subcommand to completion; an error becomes a message and exit code 1.
+fn block_on(job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(job) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,4 +1,6 @@
 //! The subcommands of the `cutover` binary.
 
+pub mod demo;
 pub mod evaluate;
 pub mod run;
+pub mod sim;

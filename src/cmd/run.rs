@@ -172,6 +172,10 @@ async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<Client> {
             .await
             .context("no cluster configuration found (in-cluster or kubeconfig)")?,
     };
+    // Refusals (a PodDisruptionBudget's 429) are the controller's to retry, with its own
+    // backoff and a status saying why; the client must not hold the reconcile meanwhile.
+    let mut config = config;
+    config.default_retry = false;
     Ok(Client::try_from(config)?)
 }
 

@@ -1,6 +1,8 @@
 //! The only things a step may ask of the cluster. `actuate` carries them out; everything that
 //! decides which ones to take is pure.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 
@@ -18,6 +20,15 @@ pub enum Action {
     PatchDeployment {
         name: String,
         patch: serde_json::Value,
+    },
+    /// Create a Deployment (the green copy).
+    CreateDeployment(Box<Deployment>),
+    /// Delete a Deployment; what it owns goes with it in the background.
+    DeleteDeployment { name: String },
+    /// Set a Service's selector in one update.
+    SetServiceSelector {
+        service: String,
+        selector: BTreeMap<String, String>,
     },
     /// Create a pod (the surge pod of a restart).
     CreatePod(Box<Pod>),

@@ -4,7 +4,7 @@
 //! and changes nothing.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client, Resource};
@@ -88,6 +88,51 @@ async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
             .await
             .map(|_| ())
             .map_err(|e| Error::api("patch", format!("deployment {name}"), e)),
+        Action::CreateDeployment(d) => {
+            let name = d.metadata.name.as_deref().unwrap_or_default();
+            match deployments
+                .create(
+                    &PostParams {
+                        field_manager: Some(FIELD_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    d,
+                )
+                .await
+            {
+                Err(e) if status_code(&e) == Some(409) => Ok(()),
+                other => other
+                    .map(|_| ())
+                    .map_err(|e| Error::api("create", format!("deployment {name}"), e)),
+            }
+        }
+        Action::DeleteDeployment { name } => {
+            match deployments.delete(name, &DeleteParams::background()).await {
+                Err(e) if status_code(&e) == Some(404) => Ok(()),
+                other => other
+                    .map(|_| ())
+                    .map_err(|e| Error::api("delete", format!("deployment {name}"), e)),
+            }
+        }
+        Action::SetServiceSelector { service, selector } => {
+            let services: Api<Service> = Api::namespaced(t.client.clone(), ns);
+            let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+                {"op": "replace", "path": "/spec/selector", "value": selector}
+            ]))
+            .expect("a valid JSON patch");
+            services
+                .patch(
+                    service,
+                    &PatchParams {
+                        field_manager: Some(FIELD_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &Patch::<()>::Json(patch),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| Error::api("patch", format!("service {service} selector"), e))
+        }
         Action::CreatePod(pod) => {
             let name = pod.metadata.name.as_deref().unwrap_or_default();
             match pods

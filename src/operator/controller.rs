@@ -5,9 +5,10 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
@@ -16,10 +17,12 @@ use tokio::sync::watch;
 
 use super::metrics::Metrics;
 use super::reconcile::{Context, error_policy, reconcile};
-use super::step::restart::{PLAN_LABEL, ROLE_LABEL};
+use super::step::restart::PLAN_LABEL;
 use super::target_state::PLAN_ANNOTATION;
 use crate::api::{MaintenancePlan, Phase};
 use crate::rules::Catalog;
+
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// What the controller needs besides a client.
 pub struct Settings {
@@ -57,62 +60,18 @@ pub async fn run(
     let plans: Api<MaintenancePlan> = api(&client, &settings.namespace);
     let deployments: Api<Deployment> = api(&client, &settings.namespace);
     let pods: Api<Pod> = api(&client, &settings.namespace);
-    let controller = Controller::new(plans.clone(), watcher::Config::default().any_semantic());
+    let slices: Api<EndpointSlice> = api(&client, &settings.namespace);
+    let any = || watcher::Config::default().any_semantic();
+    let controller = Controller::new(plans.clone(), any());
     let store = controller.store();
-    let peers_store = store.clone();
+    let (peers, steering) = (store.clone(), store.clone());
     let controller = controller
-        .watches(
-            deployments,
-            watcher::Config::default().any_semantic(),
-            |d: Deployment| {
-                let plan = d.annotations().get(PLAN_ANNOTATION)?.clone();
-                Some(ObjectRef::new(&plan).within(&d.namespace()?))
-            },
-        )
-        .watches(
-            pods,
-            watcher::Config::default().labels(ROLE_LABEL).any_semantic(),
-            |p: Pod| {
-                let plan = p.labels().get(PLAN_LABEL)?.clone();
-                Some(ObjectRef::new(&plan).within(&p.namespace()?))
-            },
-        )
-        // When a plan ends or goes away, the plans waiting for its target look again.
-        .watches(
-            plans,
-            watcher::Config::default().any_semantic(),
-            move |plan: MaintenancePlan| {
-                let ended = plan.metadata.deletion_timestamp.is_some()
-                    || plan.status.as_ref().and_then(|s| s.phase).is_some_and(|p| {
-                        matches!(
-                            p,
-                            Phase::Succeeded | Phase::Failed | Phase::Aborted | Phase::Rejected
-                        )
-                    });
-                let namespace = plan.namespace();
-                let peers: Vec<ObjectRef<MaintenancePlan>> = if ended {
-                    peers_store
-                        .state()
-                        .iter()
-                        .filter(|p| {
-                            p.namespace() == namespace
-                                && p.spec.target.name == plan.spec.target.name
-                        })
-                        .filter(|p| p.name_any() != plan.name_any())
-                        .filter(|p| {
-                            p.status
-                                .as_ref()
-                                .and_then(|s| s.phase)
-                                .is_none_or(|ph| ph == Phase::Pending)
-                        })
-                        .map(|p| ObjectRef::from_obj(p.as_ref()))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                peers
-            },
-        );
+        .watches(deployments, any(), plan_of_deployment)
+        .watches(pods, any().labels(PLAN_LABEL), plan_of_pod)
+        .watches(slices, any().labels(SERVICE_NAME_LABEL), move |slice| {
+            plans_steering(&steering, &slice)
+        })
+        .watches(plans, any(), move |plan| plans_waiting_for(&peers, &plan));
     settings
         .stores
         .lock()
@@ -120,9 +79,15 @@ pub async fn run(
         .push(store.clone());
     let synced = settings.synced.clone();
     let ready_store = store.clone();
+    // The store wakes only one waiter when it fills (the controller), so check it now and then
+    // until it is ready rather than waiting on it.
     tokio::spawn(async move {
-        if ready_store.wait_until_ready().await.is_ok() {
-            synced.send_modify(|n| *n += 1);
+        loop {
+            match ready_store.wait_until_ready().now_or_never() {
+                Some(Ok(())) => break synced.send_modify(|n| *n += 1),
+                Some(Err(_)) => break,
+                None => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
         }
     });
     let reporter = Reporter {
@@ -145,4 +110,74 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// The plan holding a Deployment (annotation on the target) or that made it (label on green).
+fn plan_of_deployment(d: Deployment) -> Option<ObjectRef<MaintenancePlan>> {
+    let plan = d
+        .annotations()
+        .get(PLAN_ANNOTATION)
+        .or_else(|| d.labels().get(PLAN_LABEL))?;
+    Some(ObjectRef::new(plan).within(&d.namespace()?))
+}
+
+/// The plan that made a pod (surge pods, green's pods).
+fn plan_of_pod(p: Pod) -> Option<ObjectRef<MaintenancePlan>> {
+    Some(ObjectRef::new(p.labels().get(PLAN_LABEL)?).within(&p.namespace()?))
+}
+
+/// The running plans that steer the Service an EndpointSlice belongs to.
+fn plans_steering(
+    plans: &Store<MaintenancePlan>,
+    slice: &EndpointSlice,
+) -> Vec<ObjectRef<MaintenancePlan>> {
+    let service = slice
+        .labels()
+        .get(SERVICE_NAME_LABEL)
+        .cloned()
+        .unwrap_or_default();
+    let namespace = slice.namespace();
+    plans
+        .state()
+        .iter()
+        .filter(|p| p.namespace() == namespace && p.spec.service == service)
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(|ph| matches!(ph, Phase::Progressing | Phase::AwaitingPromotion))
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+/// When a plan ends or goes away, the plans waiting for its target look again.
+fn plans_waiting_for(
+    plans: &Store<MaintenancePlan>,
+    plan: &MaintenancePlan,
+) -> Vec<ObjectRef<MaintenancePlan>> {
+    let ended = plan.metadata.deletion_timestamp.is_some()
+        || plan.status.as_ref().and_then(|s| s.phase).is_some_and(|p| {
+            matches!(
+                p,
+                Phase::Succeeded | Phase::Failed | Phase::Aborted | Phase::Rejected
+            )
+        });
+    if !ended {
+        return Vec::new();
+    }
+    let namespace = plan.namespace();
+    plans
+        .state()
+        .iter()
+        .filter(|p| p.namespace() == namespace && p.spec.target.name == plan.spec.target.name)
+        .filter(|p| p.name_any() != plan.name_any())
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_none_or(|ph| ph == Phase::Pending)
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
 }

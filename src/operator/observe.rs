@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::runtime::reflector::Store;
@@ -11,6 +12,7 @@ use kube::{Api, Client, ResourceExt};
 use super::error::Error;
 use super::labels::selector_query;
 use super::snapshot::{Peer, Snapshot};
+use super::step::blue_green::green_name;
 use crate::api::MaintenancePlan;
 
 /// The snapshot for plan `namespace/name`, or `None` when the plan is gone.
@@ -64,6 +66,27 @@ pub async fn observe(
         .get_opt(&plan.spec.service)
         .await
         .map_err(|e| Error::api("get", format!("service {}", plan.spec.service), e))?;
+    let endpoint_slices = Api::<EndpointSlice>::namespaced(client.clone(), namespace)
+        .list(
+            &ListParams::default()
+                .labels(&format!("kubernetes.io/service-name={}", plan.spec.service)),
+        )
+        .await
+        .map_err(|e| Error::api("list", "endpointslices", e))?
+        .items;
+    let green = deployments
+        .get_opt(&green_name(&target_name))
+        .await
+        .map_err(|e| Error::api("get", "the green deployment", e))?;
+    let preview_name = &plan.spec.blue_green.preview_service;
+    let preview = if preview_name.is_empty() {
+        None
+    } else {
+        Api::<Service>::namespaced(client.clone(), namespace)
+            .get_opt(preview_name)
+            .await
+            .map_err(|e| Error::api("get", format!("service {preview_name}"), e))?
+    };
     let peers = plans
         .state()
         .iter()
@@ -91,5 +114,8 @@ pub async fn observe(
         replica_sets,
         pods,
         service,
+        endpoint_slices,
+        green,
+        preview,
     }))
 }

@@ -53,8 +53,16 @@ async fn reconcile_inner(ctx: &Context, namespace: &str, name: &str) -> Result<R
         recorder: &ctx.recorder,
         plan,
     };
-    actuate::run(&target, &decision.actions).await?;
     let before = plan.status.clone().unwrap_or_default();
+    if let Err(error) = actuate::run(&target, &decision.actions).await {
+        // A refused eviction is a wait, not a fault: say so in the status, then retry.
+        if let Error::EvictionBlocked(_) = &error {
+            let mut status = decision.status.clone();
+            status.message = Some(error.to_string());
+            status_write::write(&ctx.client, plan, &status).await?;
+        }
+        return Err(error);
+    }
     status_write::write(&ctx.client, plan, &decision.status).await?;
     record(ctx, &before, &decision.status);
     tracing::debug!(plan = name, phase = ?decision.status.phase, step = ?decision.status.step, actions = decision.actions.len(), "reconciled");

@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{MaintenancePlan, Phase};
@@ -38,4 +39,10 @@ pub struct Snapshot {
     /// Pods selected by the target's selector (the operator's own surge pod included).
     pub pods: Vec<Pod>,
     pub service: Option<Service>,
+    /// EndpointSlices of the Service.
+    pub endpoint_slices: Vec<EndpointSlice>,
+    /// The green copy of a BlueGreen plan, if it exists.
+    pub green: Option<Deployment>,
+    /// The preview Service of a BlueGreen plan, if it names one that exists.
+    pub preview: Option<Service>,
 }

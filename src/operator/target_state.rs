@@ -32,6 +32,8 @@ pub enum Mode {
     Restart,
     /// Scale to zero, change, scale back.
     FullRestart,
+    /// A green copy takes the traffic while the target is brought to the new template.
+    BlueGreen,
 }
 
 /// The original values of what a plan changes on its target, and where it is going.
@@ -63,6 +65,24 @@ pub struct Saved {
     pub paused: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<PodTemplateSpec>,
+    /// BlueGreen: the Service's selector before the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<BTreeMap<String, String>>,
+    /// BlueGreen: the preview Service's selector before the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_selector: Option<BTreeMap<String, String>>,
+    /// BlueGreen: the `pod-template-hash` of the pods serving before the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_hash: Option<String>,
+    /// BlueGreen: when the Service was switched to green.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<Timestamp>,
+    /// BlueGreen: when the Service was switched back to the target's own pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_back_at: Option<Timestamp>,
+    /// BlueGreen: the green copy is being removed; the plan then ends with this phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<crate::api::Phase>,
 }
 
 /// The plan holding the target, per its annotation.

@@ -33,7 +33,13 @@ fn blockers(found: &[Assessment], t: Technique) -> String {
         .filter(|a| a.finding.blocks(t))
         .map(|a| format!("change {} ({})", a.finding.change, a.finding.rule))
         .collect();
-    names.join(", ")
+    let mut unique: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        if !unique.contains(&name) {
+            unique.push(name);
+        }
+    }
+    unique.join(", ")
 }
 
 /// One or two sentences saying why the verdict is what it is.

@@ -37,6 +37,19 @@ pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Act
                 patch["spec"] = serde_json::Value::Object(spec);
             }
         }
+        // Selectors first: the annotation that records them goes last.
+        restore_selector(
+            &mut actions,
+            &cx.spec.service,
+            cx.snap.service.as_ref(),
+            saved.selector.as_ref(),
+        );
+        restore_selector(
+            &mut actions,
+            &cx.spec.blue_green.preview_service,
+            cx.snap.preview.as_ref(),
+            saved.preview_selector.as_ref(),
+        );
         actions.push(Action::PatchDeployment {
             name: cx.spec.target.name.clone(),
             patch,
@@ -72,4 +85,23 @@ fn is_mine(pod: &k8s_openapi::api::core::v1::Pod, plan: &str) -> bool {
         .as_ref()
         .and_then(|l| l.get(PLAN_LABEL))
         .is_some_and(|p| p == plan)
+}
+
+/// Puts a Service's selector back to what it was before the plan, if it differs.
+fn restore_selector(
+    actions: &mut Vec<Action>,
+    name: &str,
+    service: Option<&k8s_openapi::api::core::v1::Service>,
+    original: Option<&std::collections::BTreeMap<String, String>>,
+) {
+    let (Some(service), Some(original)) = (service, original) else {
+        return;
+    };
+    let current = service.spec.as_ref().and_then(|s| s.selector.as_ref());
+    if current != Some(original) {
+        actions.push(Action::SetServiceSelector {
+            service: name.to_string(),
+            selector: original.clone(),
+        });
+    }
 }

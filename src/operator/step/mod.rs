@@ -2,6 +2,7 @@
 //! (finalizer, evaluation, lock, start, finish, deletion) lives here; each technique's own
 //! progress lives in its module. No IO: the decision lists the actions to take.
 
+pub mod blue_green;
 mod cleanup;
 mod full_restart;
 pub mod restart;
@@ -62,6 +63,10 @@ pub(crate) struct Progressed {
     pub outcome: Outcome,
     /// FullRestart: the measured downtime, once known.
     pub downtime: Option<String>,
+    /// BlueGreen: when the Service was switched to green.
+    pub switched_at: Option<Timestamp>,
+    /// BlueGreen: green is Ready and waits for `spec.promote`.
+    pub awaiting_promotion: bool,
 }
 
 impl Progressed {
@@ -73,6 +78,8 @@ impl Progressed {
             progress: None,
             outcome: Outcome::Continue(requeue),
             downtime: None,
+            switched_at: None,
+            awaiting_promotion: false,
         }
     }
 
@@ -84,6 +91,8 @@ impl Progressed {
             progress: None,
             outcome: Outcome::Continue(None),
             downtime: None,
+            switched_at: None,
+            awaiting_promotion: false,
         }
     }
 
@@ -95,11 +104,18 @@ impl Progressed {
             progress: None,
             outcome: Outcome::Finish(phase),
             downtime: None,
+            switched_at: None,
+            awaiting_promotion: false,
         }
     }
 
     pub fn with_progress(mut self, progress: Option<Progress>) -> Self {
         self.progress = progress;
+        self
+    }
+
+    pub fn switched_at(mut self, at: Option<Timestamp>) -> Self {
+        self.switched_at = at;
         self
     }
 }
@@ -265,6 +281,7 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
         Mode::Rollout => rolling::advance(&cx, &saved),
         Mode::Restart => restart::advance(&cx, &saved),
         Mode::FullRestart => full_restart::advance(&cx, &saved),
+        Mode::BlueGreen => blue_green::advance(&cx, &saved),
     };
     apply(&mut d, progressed);
     d.finish()
@@ -283,13 +300,16 @@ fn apply(d: &mut Draft, p: Progressed) {
     if p.downtime.is_some() {
         d.status.downtime = p.downtime;
     }
+    if let Some(at) = p.switched_at {
+        d.status.switched_at = Some(Time(at));
+    }
     match p.outcome {
         Outcome::Continue(requeue) => {
-            let phase = d
-                .status
-                .phase
-                .filter(|ph| *ph == Phase::AwaitingPromotion)
-                .unwrap_or(Phase::Progressing);
+            let phase = if p.awaiting_promotion {
+                Phase::AwaitingPromotion
+            } else {
+                Phase::Progressing
+            };
             d.phase(phase, p.step, p.message);
             d.requeue = requeue;
         }
@@ -381,8 +401,30 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         Technique::RollingRestart => restart::begin(&cx),
         Technique::FullRestart => full_restart::begin(&cx, ready.new_template),
         Technique::BlueGreen => {
-            d.phase(Phase::Rejected, "Done", "the BlueGreen technique is not available in this version of the operator; nothing was touched".into());
-            return d.finish();
+            let green = blue_green::green_name(&spec.target.name);
+            if snap.green.as_ref().is_some_and(|g| {
+                g.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(blue_green::PLAN_LABEL))
+                    .is_none_or(|p| p != name)
+            }) {
+                d.phase(Phase::Rejected, "Done", format!("a deployment named {green} already exists and was not made by this plan; nothing was touched"));
+                return d.finish();
+            }
+            if !super::rollout::is_complete(ready.target) {
+                d.phase(
+                    Phase::Pending,
+                    "WaitingForTarget",
+                    format!(
+                        "waiting for deployment {} to finish its current rollout",
+                        spec.target.name
+                    ),
+                );
+                d.requeue = Some(Duration::from_secs(2));
+                return d.finish();
+            }
+            blue_green::begin(&cx, ready.new_template)
         }
     };
     d.status.started_at = Some(Time(d.now));

@@ -84,6 +84,9 @@ fn snapshot(plan: MaintenancePlan, target: Option<Deployment>, pods: Vec<Pod>) -
         replica_sets: vec![replica_set("old", 1)],
         pods,
         service: Some(service()),
+        endpoint_slices: vec![],
+        green: None,
+        preview: None,
     }
 }
 

@@ -1,0 +1,642 @@
+//! The kube client against the simulated API server: CRUD on several kinds, selectors,
+//! conflicts, every patch type, status subresource semantics, finalizers and watches.
+
+mod common;
+
+use common::{bare, wait_for};
+use futures_util::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::runtime::watcher;
+use serde_json::json;
+use std::time::Duration;
+
+fn cm(name: &str, labels: serde_json::Value) -> ConfigMap {
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
+    )
+    .unwrap()
+}
+
+fn deployment(name: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "main", "image": "img:1"}]}}
+        }
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn crud_on_several_kinds() {
+    let sim = bare().await;
+    let client = sim.client().unwrap();
+
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let ns = nss.get("team").await.unwrap();
+    assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Active"));
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
+    let created = cms
+        .create(
+            &PostParams::default(),
+            &cm("a", json!({"app": "x", "tier": "front"})),
+        )
+        .await
+        .unwrap();
+    assert!(created.metadata.uid.is_some() && created.metadata.resource_version.is_some());
+    cms.create(&PostParams::default(), &cm("b", json!({"app": "y"})))
+        .await
+        .unwrap();
+    let dup = cms
+        .create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(dup, kube::Error::Api(ref e) if e.code == 409 && e.reason == "AlreadyExists"),
+        "{dup:?}"
+    );
+
+    let names = |l: kube::core::ObjectList<ConfigMap>| {
+        l.items
+            .into_iter()
+            .map(|c| c.metadata.name.unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().labels("app in (x,z),tier"))
+                .await
+                .unwrap()
+        ),
+        ["a"]
+    );
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().labels("app notin (x)"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().labels("!tier"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().fields("metadata.name=b"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+
+    let mut a = cms.get("a").await.unwrap();
+    a.data.as_mut().unwrap().insert("k".into(), "w".into());
+    let replaced = cms.replace("a", &PostParams::default(), &a).await.unwrap();
+    assert_eq!(replaced.data.unwrap()["k"], "w");
+
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "team");
+    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "leader"}, "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}})).unwrap();
+    leases.create(&PostParams::default(), &lease).await.unwrap();
+    assert_eq!(
+        leases
+            .get("leader")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .as_deref(),
+        Some("me")
+    );
+
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "team");
+    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]}})).unwrap();
+    let svc = svcs.create(&PostParams::default(), &svc).await.unwrap();
+    let spec = svc.spec.unwrap();
+    assert!(spec.cluster_ip.unwrap().starts_with("10.96."));
+    assert_eq!(spec.ports.unwrap()[0].protocol.as_deref(), Some("TCP"));
+
+    let gen_named: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap();
+    let g = cms
+        .create(&PostParams::default(), &gen_named)
+        .await
+        .unwrap();
+    assert!(g.metadata.name.unwrap().starts_with("gen-"));
+
+    cms.delete("b", &DeleteParams::default()).await.unwrap();
+    let missing = cms.get("b").await.unwrap_err();
+    assert!(
+        matches!(missing, kube::Error::Api(ref e) if e.code == 404 && e.reason == "NotFound"),
+        "{missing:?}"
+    );
+
+    let nowhere: Api<ConfigMap> = Api::namespaced(client, "nope");
+    let err = nowhere
+        .create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 404),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn stale_update_conflicts() {
+    let sim = bare().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    cms.create(&PostParams::default(), &cm("c", json!({})))
+        .await
+        .unwrap();
+    let first = cms.get("c").await.unwrap();
+    let mut second = first.clone();
+    second.data = Some([("k".to_string(), "1".to_string())].into());
+    cms.replace("c", &PostParams::default(), &second)
+        .await
+        .unwrap();
+    let mut stale = first;
+    stale.data = Some([("k".to_string(), "2".to_string())].into());
+    let err = cms
+        .replace("c", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 409 && e.reason == "Conflict"),
+        "{err:?}"
+    );
+    assert_eq!(cms.get("c").await.unwrap().data.unwrap()["k"], "1");
+}
+
+#[tokio::test]
+async fn every_patch_type() {
+    let sim = bare().await;
+    let deps: Api<Deployment> = Api::default_namespaced(sim.client().unwrap());
+    deps.create(&PostParams::default(), &deployment("web"))
+        .await
+        .unwrap();
+
+    let merge = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"replicas": 3}});
+    let d = deps
+        .patch("web", &PatchParams::default(), &Patch::Merge(&merge))
+        .await
+        .unwrap();
+    assert_eq!(d.spec.as_ref().unwrap().replicas, Some(3));
+    assert_eq!(d.metadata.labels.unwrap()["a"], "1");
+
+    let ops: json_patch_ops::Ops = serde_json::from_value(json!([
+        {"op": "replace", "path": "/spec/replicas", "value": 4},
+        {"op": "add", "path": "/metadata/annotations", "value": {"x": "y"}}
+    ]))
+    .unwrap();
+    let d = deps
+        .patch("web", &PatchParams::default(), &Patch::Json::<()>(ops.0))
+        .await
+        .unwrap();
+    assert_eq!(d.spec.as_ref().unwrap().replicas, Some(4));
+
+    let bad: json_patch_ops::Ops =
+        serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 9}]))
+            .unwrap();
+    let err = deps
+        .patch("web", &PatchParams::default(), &Patch::Json::<()>(bad.0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 422),
+        "{err:?}"
+    );
+
+    let smp = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "main", "image": "img:2", "env": [{"name": "A", "value": "1"}]},
+        {"name": "side", "image": "side:1"}
+    ]}}}});
+    let d = deps
+        .patch("web", &PatchParams::default(), &Patch::Strategic(&smp))
+        .await
+        .unwrap();
+    let containers = d.spec.unwrap().template.spec.unwrap().containers;
+    assert_eq!(containers.len(), 2);
+    assert_eq!(containers[0].image.as_deref(), Some("img:2"));
+    assert_eq!(containers[0].env.as_ref().unwrap()[0].name, "A");
+
+    // Server-side apply: a field the manager stops applying goes away.
+    let pp = PatchParams::apply("tester").force();
+    let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"owned": "yes", "b": "2"}}});
+    let d = deps
+        .patch("web", &pp, &Patch::Apply(&applied))
+        .await
+        .unwrap();
+    assert_eq!(d.metadata.labels.as_ref().unwrap()["b"], "2");
+    assert!(
+        d.metadata
+            .managed_fields
+            .unwrap()
+            .iter()
+            .any(|m| m.manager.as_deref() == Some("tester")
+                && m.operation.as_deref() == Some("Apply"))
+    );
+    let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"owned": "yes"}}});
+    let d = deps
+        .patch("web", &pp, &Patch::Apply(&applied))
+        .await
+        .unwrap();
+    let labels = d.metadata.labels.unwrap();
+    assert!(!labels.contains_key("b"));
+    assert_eq!(labels["a"], "1", "fields of other managers stay");
+
+    // Apply creates a missing object.
+    let fresh = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fresh"}, "data": {"x": "1"}});
+    let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let c = cms
+        .patch("fresh", &pp, &Patch::Apply(&fresh))
+        .await
+        .unwrap();
+    assert_eq!(c.data.unwrap()["x"], "1");
+}
+
+/// JSON patch operations, parsed through the kube re-export.
+mod json_patch_ops {
+    #[derive(serde::Deserialize)]
+    pub struct Ops(pub json_patch::Patch);
+}
+
+#[tokio::test]
+async fn status_subresource_and_generation() {
+    let sim = bare().await;
+    let deps: Api<Deployment> = Api::default_namespaced(sim.client().unwrap());
+    let d = deps
+        .create(&PostParams::default(), &deployment("s"))
+        .await
+        .unwrap();
+    assert_eq!(d.metadata.generation, Some(1));
+
+    let st = json!({"status": {"replicas": 7}, "spec": {"replicas": 9}});
+    let d = deps
+        .patch_status("s", &PatchParams::default(), &Patch::Merge(&st))
+        .await
+        .unwrap();
+    assert_eq!(d.status.unwrap().replicas, Some(7));
+    assert_eq!(
+        d.spec.unwrap().replicas,
+        Some(2),
+        "a status write ignores spec"
+    );
+    assert_eq!(d.metadata.generation, Some(1));
+
+    let main = json!({"status": {"replicas": 1}, "metadata": {"labels": {"x": "y"}}});
+    let d = deps
+        .patch("s", &PatchParams::default(), &Patch::Merge(&main))
+        .await
+        .unwrap();
+    assert_eq!(
+        d.status.unwrap().replicas,
+        Some(7),
+        "a main write ignores status"
+    );
+    assert_eq!(
+        d.metadata.generation,
+        Some(1),
+        "metadata changes keep the generation"
+    );
+
+    let d = deps
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.metadata.generation, Some(2));
+
+    let before = d.metadata.resource_version.clone();
+    let d = deps
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d.metadata.resource_version, before,
+        "a write that changes nothing is not stored"
+    );
+
+    let bad = json!({"spec": {"template": {"metadata": {"labels": {"app": "other"}}}}});
+    let err = deps
+        .patch("s", &PatchParams::default(), &Patch::Merge(&bad))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 422),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion() {
+    let sim = bare().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let mut c = cm("held", json!({}));
+    c.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    cms.create(&PostParams::default(), &c).await.unwrap();
+    let res = cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let still = res.left().expect("the object is still there");
+    assert!(still.metadata.deletion_timestamp.is_some());
+    assert!(
+        cms.get("held")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    let err = cms.get("held").await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 404),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn watch_from_resource_version_and_gone() {
+    let sim = bare().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let first = cms
+        .create(&PostParams::default(), &cm("w1", json!({"app": "w"})))
+        .await
+        .unwrap();
+    let rv = first.metadata.resource_version.clone().unwrap();
+    cms.create(&PostParams::default(), &cm("w2", json!({"app": "w"})))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("other", json!({"app": "o"})))
+        .await
+        .unwrap();
+
+    // Resume after w1: w2 arrives (replayed), `other` is filtered out by the selector.
+    let wp = WatchParams::default().labels("app=w").timeout(5);
+    let mut stream = cms.watch(&wp, &rv).await.unwrap().boxed();
+    match stream.try_next().await.unwrap().unwrap() {
+        WatchEvent::Added(c) => assert_eq!(c.metadata.name.as_deref(), Some("w2")),
+        other => panic!("unexpected {other:?}"),
+    }
+    cms.delete("w1", &DeleteParams::default()).await.unwrap();
+    match stream.try_next().await.unwrap().unwrap() {
+        WatchEvent::Deleted(c) => assert_eq!(c.metadata.name.as_deref(), Some("w1")),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // After compaction, an old resourceVersion yields a 410 ERROR event.
+    sim.compact();
+    let mut stream = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match stream.try_next().await.unwrap().unwrap() {
+        WatchEvent::Error(e) => assert_eq!(e.code, 410),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bookmarks_arrive_when_allowed() {
+    let sim = cutover_sim::SimCluster::start(cutover_sim::SimOptions {
+        controllers: false,
+        bookmark_interval: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let rv = sim.store().current_rv().to_string();
+    let mut stream = cms
+        .watch(
+            &WatchParams {
+                bookmarks: true,
+                ..WatchParams::default()
+            }
+            .timeout(5),
+            &rv,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    match stream.try_next().await.unwrap().unwrap() {
+        WatchEvent::Bookmark(b) => assert!(!b.metadata.resource_version.is_empty()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn runtime_watcher_recovers_from_dropped_streams_and_compaction() {
+    let sim = bare().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(
+        std::collections::BTreeSet::<String>::new(),
+    ));
+    let seen2 = seen.clone();
+    let api = cms.clone();
+    let task = tokio::spawn(async move {
+        let cfg = watcher::Config::default().timeout(5);
+        let mut s = watcher(api, cfg).boxed();
+        while let Some(ev) = s.next().await {
+            if let Ok(watcher::Event::Apply(c) | watcher::Event::InitApply(c)) = ev {
+                seen2.lock().unwrap().insert(c.metadata.name.unwrap());
+            }
+        }
+    });
+    cms.create(&PostParams::default(), &cm("r1", json!({})))
+        .await
+        .unwrap();
+    wait_for("r1 seen", Duration::from_secs(5), || {
+        seen.lock().unwrap().contains("r1").then_some(())
+    })
+    .await;
+    sim.compact();
+    wait_for("the watch to be open", Duration::from_secs(5), || {
+        (sim.store().watch_count() > 0).then_some(())
+    })
+    .await;
+    assert!(sim.drop_watches(None) > 0);
+    cms.create(&PostParams::default(), &cm("r2", json!({})))
+        .await
+        .unwrap();
+    wait_for(
+        "r2 seen after the stream was cut",
+        Duration::from_secs(10),
+        || seen.lock().unwrap().contains("r2").then_some(()),
+    )
+    .await;
+    task.abort();
+}
+
+#[tokio::test]
+async fn events_written_through_events_k8s_io_are_listed_as_core_events() {
+    use k8s_openapi::api::core::v1::{Event, ObjectReference};
+    use kube::runtime::events::{Event as NewEvent, EventType, Recorder, Reporter};
+    let sim = bare().await;
+    let client = sim.client().unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let c = cms
+        .create(&PostParams::default(), &cm("subject", json!({})))
+        .await
+        .unwrap();
+    let reference = ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("ConfigMap".into()),
+        name: c.metadata.name.clone(),
+        namespace: Some("default".into()),
+        uid: c.metadata.uid.clone(),
+        ..Default::default()
+    };
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "cutover".into(),
+            instance: Some("test".into()),
+        },
+    );
+    let ev = NewEvent {
+        type_: EventType::Normal,
+        reason: "PhaseChanged".into(),
+        note: Some("now Progressing".into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &reference).await.unwrap();
+    recorder.publish(&ev, &reference).await.unwrap();
+
+    let core: Api<Event> = Api::default_namespaced(client);
+    let listed = core
+        .list(&ListParams::default().fields("involvedObject.name=subject"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1, "a repeated event is one series");
+    let e = &listed.items[0];
+    assert_eq!(e.reason.as_deref(), Some("PhaseChanged"));
+    assert_eq!(e.message.as_deref(), Some("now Progressing"));
+    assert_eq!(e.involved_object.kind.as_deref(), Some("ConfigMap"));
+}
+
+#[tokio::test]
+async fn watch_selection_metadata_and_deletecollection() {
+    use kube::core::PartialObjectMeta;
+    let sim = bare().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    cms.create(&PostParams::default(), &cm("m1", json!({"team": "a"})))
+        .await
+        .unwrap();
+    let rv = sim.store().current_rv().to_string();
+
+    // An object that starts matching the selector arrives as ADDED, one that stops as DELETED.
+    let mut stream = cms
+        .watch(&WatchParams::default().labels("team=b").timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    cms.patch(
+        "m1",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"labels": {"team": "b"}}})),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        stream.try_next().await.unwrap().unwrap(),
+        WatchEvent::Added(_)
+    ));
+    cms.patch(
+        "m1",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"labels": {"team": "c"}}})),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        stream.try_next().await.unwrap().unwrap(),
+        WatchEvent::Deleted(_)
+    ));
+
+    // Metadata-only reads.
+    let meta: PartialObjectMeta<ConfigMap> = cms.get_metadata("m1").await.unwrap();
+    assert_eq!(meta.metadata.labels.unwrap()["team"], "c");
+    assert_eq!(
+        cms.list_metadata(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    // Streaming list: the initial objects, then a bookmark marking their end.
+    let wp = WatchParams::default().initial_events().timeout(5);
+    let mut stream = cms.watch(&wp, "").await.unwrap().boxed();
+    assert!(matches!(
+        stream.try_next().await.unwrap().unwrap(),
+        WatchEvent::Added(_)
+    ));
+    match stream.try_next().await.unwrap().unwrap() {
+        WatchEvent::Bookmark(b) => assert_eq!(
+            b.metadata
+                .annotations
+                .get("k8s.io/initial-events-end")
+                .map(String::as_str),
+            Some("true")
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    cms.create(&PostParams::default(), &cm("m2", json!({"team": "c"})))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("m3", json!({"team": "d"})))
+        .await
+        .unwrap();
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("team=c"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap())
+        .collect();
+    assert_eq!(left, ["m3"]);
+}

@@ -1,0 +1,668 @@
+//! The simulated controllers: Deployment rollouts (RollingUpdate, Recreate, paused, progress
+//! deadline), ReplicaSets, the kubelet's behaviours, endpoints, eviction with budgets,
+//! garbage collection and Jobs — checked on the recorded history where it matters.
+
+mod common;
+
+use common::{cluster, wait_for};
+use cutover_sim::{PodBehaviour, PodRule, ReadyAfter, keys};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(10);
+
+fn deployment(name: &str, replicas: i32, strategy: Value, pod_annotations: Value) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "strategy": strategy,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}, "annotations": pod_annotations},
+                "spec": {"containers": [{"name": "main", "image": "img:1", "ports": [{"name": "http", "containerPort": 8080}]}]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+fn service(name: &str) -> Service {
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": "http"}]}})).unwrap()
+}
+
+fn rollout_done(sim: &cutover_sim::SimCluster, name: &str, replicas: i64) -> Option<Value> {
+    let d = sim.get(&keys::DEPLOYMENTS, "default", name)?;
+    let s = &d["status"];
+    let progressing = s["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Progressing")?;
+    (s["observedGeneration"] == d["metadata"]["generation"]
+        && s["updatedReplicas"] == replicas
+        && s["availableReplicas"] == replicas
+        && s["replicas"] == replicas
+        && progressing["reason"] == "NewReplicaSetAvailable")
+        .then_some(d)
+}
+
+#[tokio::test]
+async fn rolling_update_completes_within_max_unavailable() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    let svcs: Api<Service> = Api::default_namespaced(client.clone());
+    svcs.create(&PostParams::default(), &service("web"))
+        .await
+        .unwrap();
+    let strategy =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "34%"}});
+    deps.create(
+        &PostParams::default(),
+        &deployment("web", 3, strategy, json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("the first rollout", T, || rollout_done(&sim, "web", 3)).await;
+
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "img:2"}]}}}});
+    deps.patch("web", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    let d = wait_for("the second rollout", T, || {
+        rollout_done(&sim, "web", 3)
+            .filter(|d| d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2")
+    })
+    .await;
+    assert_eq!(d["status"]["readyReplicas"], 3);
+
+    // Two ReplicaSets, the old one scaled to zero; all pods run the new image.
+    let rses: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let rs_list = rses
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap();
+    assert_eq!(rs_list.items.len(), 2);
+    let events = sim.list(&keys::EVENTS, Some("default"));
+    let scaling: Vec<&str> = events
+        .iter()
+        .filter(|e| e["reason"] == "ScalingReplicaSet" && e["involvedObject"]["name"] == "web")
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        scaling
+            .iter()
+            .any(|m| m.starts_with("Scaled up replica set web-")),
+        "{scaling:?}"
+    );
+    assert!(
+        scaling
+            .iter()
+            .any(|m| m.starts_with("Scaled down replica set web-")),
+        "{scaling:?}"
+    );
+    let zero = rs_list
+        .items
+        .iter()
+        .filter(|r| r.spec.as_ref().unwrap().replicas == Some(0))
+        .count();
+    assert_eq!(zero, 1);
+    let pods = wait_for("old pods gone", T, || {
+        let pods = sim.list(&keys::PODS, Some("default"));
+        (pods.len() == 3).then_some(pods)
+    })
+    .await;
+    assert!(
+        pods.iter()
+            .all(|p| p["spec"]["containers"][0]["image"] == "img:2")
+    );
+    assert!(
+        pods.iter()
+            .all(|p| p["metadata"]["name"].as_str().unwrap().starts_with("web-"))
+    );
+
+    // Over the whole rollout, the Service kept at least replicas - maxUnavailable (3 - 1) ready
+    // endpoints once it first had all 3, and the slice targets the named container port.
+    let history = sim.history().endpoints_of("default", "web");
+    let first_full = history
+        .iter()
+        .position(|e| e.ready.len() == 3)
+        .expect("reached 3 ready endpoints");
+    let min = history[first_full..]
+        .iter()
+        .map(|e| e.ready.len())
+        .min()
+        .unwrap();
+    assert!(min >= 2, "ready endpoints dropped to {min}: {history:#?}");
+    assert!(history.last().unwrap().versions().len() == 1);
+    assert!(sim.history().first_gap("default", "web").is_none());
+    assert!(
+        sim.history()
+            .first_mix("default", "web", "pod-template-hash")
+            .is_some()
+    );
+    assert_eq!(
+        *sim.history().ready_counts("default", "web").last().unwrap(),
+        3
+    );
+    assert!(
+        history.iter().any(|e| e.versions().len() == 2),
+        "a rolling update mixes versions for a while"
+    );
+    let slice = sim
+        .list(&keys::ENDPOINTSLICES, Some("default"))
+        .into_iter()
+        .next()
+        .unwrap();
+    assert_eq!(slice["ports"][0]["port"], 8080);
+    assert_eq!(
+        slice["metadata"]["labels"]["kubernetes.io/service-name"],
+        "web"
+    );
+}
+
+#[tokio::test]
+async fn single_replica_surge_has_no_gap() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    Api::<Service>::default_namespaced(client.clone())
+        .create(&PostParams::default(), &service("one"))
+        .await
+        .unwrap();
+    let strategy =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
+    deps.create(
+        &PostParams::default(),
+        &deployment(
+            "one",
+            1,
+            strategy,
+            json!({"sim.cutover.dev/ready-after-ms": "30"}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for("the first rollout", T, || rollout_done(&sim, "one", 1)).await;
+    deps.patch(
+        "one",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"template": {"metadata": {"labels": {"v": "2"}}}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the second rollout", T, || {
+        rollout_done(&sim, "one", 1).filter(|d| d["metadata"]["generation"] == 2)
+    })
+    .await;
+    wait_for("the old pod gone", T, || {
+        (sim.list(&keys::PODS, Some("default")).len() == 1).then_some(())
+    })
+    .await;
+    assert!(sim.history().first_gap("default", "one").is_none());
+    let history = sim.history().endpoints_of("default", "one");
+    let first = history.iter().position(|e| !e.ready.is_empty()).unwrap();
+    assert!(
+        history[first..].iter().all(|e| !e.ready.is_empty()),
+        "{history:#?}"
+    );
+}
+
+#[tokio::test]
+async fn recreate_stops_all_old_pods_first() {
+    let sim = cluster().await;
+    let deps: Api<Deployment> = Api::default_namespaced(sim.client().unwrap());
+    deps.create(
+        &PostParams::default(),
+        &deployment("rc", 2, json!({"type": "Recreate"}), json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("the first rollout", T, || rollout_done(&sim, "rc", 2)).await;
+    deps.patch(
+        "rc",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"template": {"metadata": {"labels": {"v": "2"}}}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the second rollout", T, || {
+        rollout_done(&sim, "rc", 2).filter(|d| d["metadata"]["generation"] == 2)
+    })
+    .await;
+    let pods = sim.history().writes_of("pods");
+    let new_hash =
+        sim.list(&keys::PODS, Some("default"))[0]["metadata"]["labels"]["pod-template-hash"]
+            .clone();
+    let first_new = pods
+        .iter()
+        .position(|w| {
+            w.verb == "create" && w.object["metadata"]["labels"]["pod-template-hash"] == new_hash
+        })
+        .unwrap();
+    let last_old_gone = pods
+        .iter()
+        .rposition(|w| {
+            w.verb == "delete" && w.object["metadata"]["labels"]["pod-template-hash"] != new_hash
+        })
+        .unwrap();
+    assert!(
+        last_old_gone < first_new,
+        "a new pod was created before the old ones were gone"
+    );
+}
+
+#[tokio::test]
+async fn paused_deployment_does_not_roll_out() {
+    let sim = cluster().await;
+    let deps: Api<Deployment> = Api::default_namespaced(sim.client().unwrap());
+    deps.create(
+        &PostParams::default(),
+        &deployment("p", 2, json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("the first rollout", T, || rollout_done(&sim, "p", 2)).await;
+    let patch = json!({"spec": {"paused": true, "replicas": 3, "template": {"metadata": {"labels": {"v": "2"}}}}});
+    deps.patch("p", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for("scaling while paused", T, || {
+        let d = sim.get(&keys::DEPLOYMENTS, "default", "p")?;
+        (d["status"]["availableReplicas"] == 3 && d["status"]["observedGeneration"] == 2)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        sim.list(&keys::REPLICASETS, Some("default")).len(),
+        1,
+        "no new ReplicaSet while paused"
+    );
+    let d = sim.get(&keys::DEPLOYMENTS, "default", "p").unwrap();
+    assert!(
+        d["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["reason"] == "DeploymentPaused")
+    );
+    deps.patch(
+        "p",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"paused": false}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the rollout after resuming", T, || {
+        rollout_done(&sim, "p", 3).filter(|d| d["status"]["observedGeneration"] == 3)
+    })
+    .await;
+    assert_eq!(sim.list(&keys::REPLICASETS, Some("default")).len(), 2);
+}
+
+#[tokio::test]
+async fn progress_deadline_is_reported() {
+    let sim = cluster().await;
+    let deps: Api<Deployment> = Api::default_namespaced(sim.client().unwrap());
+    let mut d = deployment(
+        "slow",
+        1,
+        json!({}),
+        json!({"sim.cutover.dev/ready-after-ms": "never"}),
+    );
+    d.spec.as_mut().unwrap().progress_deadline_seconds = Some(1);
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    wait_for("ProgressDeadlineExceeded", Duration::from_secs(5), || {
+        let d = sim.get(&keys::DEPLOYMENTS, "default", "slow")?;
+        d["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| {
+                c["type"] == "Progressing"
+                    && c["status"] == "False"
+                    && c["reason"] == "ProgressDeadlineExceeded"
+            })
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn kubelet_behaviours_from_annotations_and_rules() {
+    let sim = cluster().await;
+    let pods: Api<Pod> = Api::default_namespaced(sim.client().unwrap());
+    let pod = |name: &str, ann: Value| -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": "k"}, "annotations": ann}, "spec": {"containers": [{"name": "c", "image": "i"}]}})).unwrap()
+    };
+    pods.create(
+        &PostParams::default(),
+        &pod("never", json!({"sim.cutover.dev/ready-after-ms": "never"})),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &pod("crash", json!({"sim.cutover.dev/crash-loop": "true"})),
+    )
+    .await
+    .unwrap();
+    pods.create(&PostParams::default(), &pod("quick", json!({})))
+        .await
+        .unwrap();
+    sim.kubelet().add_rule(PodRule::named(
+        "ruled",
+        PodBehaviour {
+            ready: ReadyAfter::Never,
+            crash_loop: false,
+        },
+    ));
+    pods.create(&PostParams::default(), &pod("ruled", json!({})))
+        .await
+        .unwrap();
+
+    let ready = |name: &str| {
+        sim.get(&keys::PODS, "default", name).map(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+    };
+    wait_for("quick Ready", T, || ready("quick").filter(|r| *r)).await;
+    let restarts = wait_for("crash restarts", T, || {
+        let p = sim.get(&keys::PODS, "default", "crash")?;
+        let n = p["status"]["containerStatuses"][0]["restartCount"].as_i64()?;
+        (n >= 2).then_some(n)
+    })
+    .await;
+    assert!(restarts >= 2);
+    assert_eq!(ready("crash"), Some(false));
+    assert_eq!(ready("never"), Some(false));
+    assert_eq!(ready("ruled"), Some(false));
+    let never = sim.get(&keys::PODS, "default", "never").unwrap();
+    assert_eq!(never["status"]["phase"], "Running");
+    assert!(
+        never["status"]["podIP"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.244.")
+    );
+
+    // Not ready on request, then ready again.
+    sim.kubelet().set_pod_ready("default", "quick", false);
+    wait_for("quick not Ready", T, || ready("quick").filter(|r| !*r)).await;
+    sim.kubelet().set_pod_ready("default", "never", true);
+    wait_for("never made Ready", T, || ready("never").filter(|r| *r)).await;
+}
+
+#[tokio::test]
+async fn terminating_pods_leave_the_endpoints_then_disappear() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    Api::<Service>::default_namespaced(client.clone())
+        .create(&PostParams::default(), &service("t"))
+        .await
+        .unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    deps.create(
+        &PostParams::default(),
+        &deployment(
+            "t",
+            2,
+            json!({}),
+            json!({"sim.cutover.dev/terminate-after-ms": "500"}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for("rollout", T, || rollout_done(&sim, "t", 2)).await;
+    let victim = sim.list(&keys::PODS, Some("default"))[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("the victim listed as terminating", T, || {
+        let slice = sim
+            .list(&keys::ENDPOINTSLICES, Some("default"))
+            .into_iter()
+            .next()?;
+        slice["endpoints"]
+            .as_array()?
+            .iter()
+            .any(|e| {
+                e["targetRef"]["name"] == victim.as_str()
+                    && e["conditions"]["terminating"] == true
+                    && e["conditions"]["ready"] == false
+            })
+            .then_some(())
+    })
+    .await;
+    wait_for("the victim gone", T, || {
+        sim.get(&keys::PODS, "default", &victim)
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    wait_for("a replacement ready", T, || rollout_done(&sim, "t", 2)).await;
+}
+
+#[tokio::test]
+async fn eviction_respects_the_disruption_budget() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    deps.create(
+        &PostParams::default(),
+        &deployment("e", 2, json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("rollout", T, || rollout_done(&sim, "e", 2)).await;
+    let pdbs: Api<PodDisruptionBudget> = Api::default_namespaced(client.clone());
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({"metadata": {"name": "e"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "e"}}}})).unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    wait_for("budget status", T, || {
+        let p = sim.get(&keys::PDBS, "default", "e")?;
+        (p["status"]["currentHealthy"] == 2 && p["status"]["disruptionsAllowed"] == 0).then_some(())
+    })
+    .await;
+
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let victim = sim.list(&keys::PODS, Some("default"))[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = pods
+        .evict(&victim, &EvictParams::default())
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(e) => {
+            assert_eq!(e.code, 429);
+            assert!(e.message.contains("disruption budget"), "{}", e.message);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(
+        sim.get(&keys::PODS, "default", &victim).unwrap()["metadata"]
+            .get("deletionTimestamp")
+            .is_none()
+    );
+
+    // One more replica makes room for one disruption.
+    deps.patch(
+        "e",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"replicas": 3}})),
+    )
+    .await
+    .unwrap();
+    wait_for("budget allows one", T, || {
+        (sim.get(&keys::PDBS, "default", "e")?["status"]["disruptionsAllowed"] == 1).then_some(())
+    })
+    .await;
+    wait_for("three ready", T, || rollout_done(&sim, "e", 3)).await;
+    // From now on, replacements never become Ready, so the budget stays spent.
+    sim.kubelet().add_rule(PodRule::all(PodBehaviour {
+        ready: ReadyAfter::Never,
+        crash_loop: false,
+    }));
+    pods.evict(&victim, &EvictParams::default()).await.unwrap();
+    assert!(
+        sim.get(&keys::PODS, "default", &victim)
+            .map(|p| p["metadata"]["deletionTimestamp"].is_string())
+            .unwrap_or(true)
+    );
+    let other = sim
+        .list(&keys::PODS, Some("default"))
+        .into_iter()
+        .find(|p| {
+            let ready = p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+            p["metadata"]["name"] != victim.as_str()
+                && p["metadata"].get("deletionTimestamp").is_none()
+                && ready
+        })
+        .unwrap();
+    let err = pods
+        .evict(
+            other["metadata"]["name"].as_str().unwrap(),
+            &EvictParams::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 429),
+        "the budget is spent: {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn owner_references_are_garbage_collected() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    deps.create(
+        &PostParams::default(),
+        &deployment("gc", 2, json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    deps.create(
+        &PostParams::default(),
+        &deployment("orphan", 1, json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("rollouts", T, || {
+        rollout_done(&sim, "gc", 2).and(rollout_done(&sim, "orphan", 1))
+    })
+    .await;
+
+    deps.delete("gc", &DeleteParams::background())
+        .await
+        .unwrap();
+    wait_for("gc's ReplicaSet and pods collected", T, || {
+        let left = sim
+            .list(&keys::PODS, Some("default"))
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "gc")
+            .count()
+            + sim
+                .list(&keys::REPLICASETS, Some("default"))
+                .iter()
+                .filter(|r| r["metadata"]["labels"]["app"] == "gc")
+                .count();
+        (left == 0).then_some(())
+    })
+    .await;
+
+    deps.delete("orphan", &DeleteParams::orphan())
+        .await
+        .unwrap();
+    wait_for("the deployment gone", T, || {
+        sim.get(&keys::DEPLOYMENTS, "default", "orphan")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let rs = sim
+        .list(&keys::REPLICASETS, Some("default"))
+        .into_iter()
+        .find(|r| r["metadata"]["labels"]["app"] == "orphan")
+        .expect("orphaned ReplicaSet kept");
+    assert!(rs["metadata"].get("ownerReferences").is_none());
+    assert_eq!(
+        sim.list(&keys::PODS, Some("default"))
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "orphan")
+            .count(),
+        1
+    );
+
+    // Foreground: the owner waits for its dependents.
+    let rses: Api<ReplicaSet> = Api::default_namespaced(client);
+    rses.delete(
+        rs["metadata"]["name"].as_str().unwrap(),
+        &DeleteParams::foreground(),
+    )
+    .await
+    .unwrap();
+    wait_for("foreground deletion finished", T, || {
+        let pods_left = sim
+            .list(&keys::PODS, Some("default"))
+            .iter()
+            .any(|p| p["metadata"]["labels"]["app"] == "orphan");
+        (!pods_left && sim.list(&keys::REPLICASETS, Some("default")).is_empty()).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn jobs_succeed_or_fail() {
+    let sim = cluster().await;
+    let jobs: Api<Job> = Api::default_namespaced(sim.client().unwrap());
+    let job = |name: &str, code: &str| -> Job {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"backoffLimit": 1, "template": {
+            "metadata": {"annotations": {"sim.cutover.dev/run-ms": "5", "sim.cutover.dev/exit-code": code}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}}))
+        .unwrap()
+    };
+    jobs.create(&PostParams::default(), &job("ok", "0"))
+        .await
+        .unwrap();
+    jobs.create(&PostParams::default(), &job("bad", "1"))
+        .await
+        .unwrap();
+    let cond = |name: &str, t: &str| {
+        sim.get(&keys::JOBS, "default", name)
+            .and_then(|j| j["status"]["conditions"].as_array().cloned())
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == t && c["status"] == "True"))
+    };
+    wait_for("ok Complete", T, || cond("ok", "Complete").then_some(())).await;
+    wait_for("bad Failed", T, || cond("bad", "Failed").then_some(())).await;
+    let bad = sim.get(&keys::JOBS, "default", "bad").unwrap();
+    assert_eq!(
+        bad["status"]["failed"], 2,
+        "backoffLimit 1 allows one retry"
+    );
+    let invalid: Job = serde_json::from_value(json!({"metadata": {"name": "x"}, "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}})).unwrap();
+    let err = jobs
+        .create(&PostParams::default(), &invalid)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 422),
+        "{err:?}"
+    );
+}

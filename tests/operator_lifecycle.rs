@@ -1,0 +1,228 @@
+//! A plan's lifecycle on the simulated cluster: waiting for another plan on the same target,
+//! abort, deletion, a PodDisruptionBudget that blocks for a while, FullRestart with and
+//! without allowDowntime, a rejected plan that touches nothing.
+
+mod support;
+
+use std::time::Duration;
+
+use cutover::api::Phase;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::{APP, Env, NS, assert_clean_end, assert_ready_at_least};
+
+const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
+const LONG: Duration = Duration::from_secs(30);
+
+/// A rollout whose new pods take `ready_ms` to become Ready.
+fn slow_plan(ready_ms: u32) -> serde_json::Value {
+    json!({
+        "target": {"name": APP}, "service": APP,
+        "update": {"image": NEW_IMAGE,
+                   "podTemplatePatch": {"metadata": {"annotations": {"sim.cutover.dev/ready-after-ms": ready_ms.to_string()}}}}
+    })
+}
+
+async fn wait_progress(env: &Env, name: &str, done: i32) {
+    env.wait("progress", LONG, || async {
+        let plan = env.plans().get(name).await.ok()?;
+        (plan.status?.progress?.done >= done).then_some(())
+    })
+    .await;
+}
+
+/// Writes the operator made to the target Deployment.
+fn operator_writes_to_target(env: &Env) -> usize {
+    env.sim
+        .history()
+        .writes_of("deployments.apps")
+        .iter()
+        .filter(|w| w.manager == "cutover" && w.name == APP)
+        .count()
+}
+
+#[tokio::test]
+async fn a_second_plan_waits_for_the_first_then_runs() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    env.start_operator();
+    env.apply_plan("first", slow_plan(150)).await;
+    wait_progress(&env, "first", 0).await;
+    env.apply_plan("second", json!({"target": {"name": APP}, "service": APP}))
+        .await;
+    let waiting = env.wait_phase("second", Phase::Pending, LONG).await;
+    let message = waiting.status.unwrap().message.unwrap();
+    assert!(message.contains("waiting for plan first"), "{message}");
+    env.wait_phase("first", Phase::Succeeded, LONG).await;
+    env.wait_phase("second", Phase::Succeeded, LONG).await;
+    assert_clean_end(&env, 3, NEW_IMAGE).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn abort_mid_way_rolls_back_one_pod_at_a_time() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    let start = env.endpoints().len() - 1;
+    env.start_operator();
+    env.apply_plan("fixpack", slow_plan(200)).await;
+    wait_progress(&env, "fixpack", 1).await;
+    env.patch_plan("fixpack", json!({"abort": true})).await;
+    let plan = env.wait_phase("fixpack", Phase::Aborted, LONG).await;
+    assert!(
+        plan.status
+            .unwrap()
+            .message
+            .unwrap()
+            .contains("rolled back")
+    );
+    assert_ready_at_least(&env.endpoints(), start, 3);
+    assert_clean_end(&env, 3, OLD_IMAGE).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn deleting_a_running_plan_aborts_it_before_it_goes() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    let start = env.endpoints().len() - 1;
+    env.start_operator();
+    env.apply_plan("fixpack", slow_plan(200)).await;
+    wait_progress(&env, "fixpack", 1).await;
+    env.delete_plan("fixpack").await;
+    env.wait_gone("fixpack", LONG).await;
+    assert_ready_at_least(&env.endpoints(), start, 3);
+    assert_clean_end(&env, 3, OLD_IMAGE).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn a_disruption_budget_holds_the_restart_until_it_allows_more() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(env.client.clone(), NS);
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": APP, "namespace": NS},
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": APP}}}
+    }))
+    .unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    let start = env.endpoints().len() - 1;
+    env.start_operator();
+    env.apply_plan("restart", json!({"target": {"name": APP}, "service": APP}))
+        .await;
+    env.wait("an eviction to be refused", LONG, || async {
+        let plan = env.plans().get("restart").await.ok()?;
+        let status = plan.status?;
+        (status.step.as_deref() == Some("Evicting")).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let plan = env.plans().get("restart").await.unwrap();
+    assert_eq!(
+        plan.status
+            .as_ref()
+            .unwrap()
+            .progress
+            .as_ref()
+            .unwrap()
+            .done,
+        0,
+        "nothing restarted while the budget forbids it"
+    );
+    pdbs.patch(
+        APP,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"maxUnavailable": 1}})),
+    )
+    .await
+    .unwrap();
+    env.wait_phase("restart", Phase::Succeeded, LONG).await;
+    assert_ready_at_least(&env.endpoints(), start, 3);
+    assert_clean_end(&env, 3, OLD_IMAGE).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn full_restart_only_with_downtime_allowed() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    env.start_operator();
+    let spec = json!({
+        "target": {"name": APP}, "service": APP, "strategy": "FullRestart",
+        "changes": [{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-32"}}],
+        "update": {"image": NEW_IMAGE}
+    });
+    env.apply_plan("no-window", spec.clone()).await;
+    let plan = env.wait_phase("no-window", Phase::Rejected, LONG).await;
+    assert!(
+        plan.status
+            .unwrap()
+            .message
+            .unwrap()
+            .contains("allowDowntime: true")
+    );
+    assert_eq!(
+        operator_writes_to_target(&env),
+        0,
+        "a rejected plan touches nothing"
+    );
+    env.delete_plan("no-window").await;
+    env.wait_gone("no-window", LONG).await;
+
+    let mut spec = spec;
+    spec["allowDowntime"] = json!(true);
+    let start = env.endpoints().len() - 1;
+    env.apply_plan("window", spec).await;
+    let plan = env.wait_phase("window", Phase::Succeeded, LONG).await;
+    let status = plan.status.unwrap();
+    assert_eq!(status.strategy.map(|s| s.as_str()), Some("FullRestart"));
+    assert!(
+        status.downtime.as_deref().is_some_and(|d| d.ends_with('s')),
+        "{:?}",
+        status.downtime
+    );
+    // All old pods were gone before a new one served: no moment mixes the two, and the
+    // service was empty in between.
+    let records = &env.endpoints()[start..];
+    let old: Vec<String> = records[0].ready.iter().map(|p| p.name.clone()).collect();
+    for r in records {
+        let olds = r.ready.iter().filter(|p| old.contains(&p.name)).count();
+        assert!(
+            olds == 0 || olds == r.ready.len(),
+            "old and new pods served together at {}",
+            r.time
+        );
+    }
+    assert!(
+        records.iter().any(|r| r.ready.is_empty()),
+        "the service went empty between versions"
+    );
+    assert_clean_end(&env, 3, NEW_IMAGE).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn an_unknown_target_is_rejected_and_touches_nothing() {
+    let mut env = Env::new().await;
+    env.deploy_app(1).await;
+    env.start_operator();
+    env.apply_plan(
+        "typo",
+        json!({"target": {"name": "liferya"}, "service": APP}),
+    )
+    .await;
+    let plan = env.wait_phase("typo", Phase::Rejected, LONG).await;
+    assert!(
+        plan.status
+            .unwrap()
+            .message
+            .unwrap()
+            .contains("deployment liferya not found")
+    );
+    assert_eq!(operator_writes_to_target(&env), 0);
+    env.stop_operator().await;
+}

@@ -1,0 +1,141 @@
+//! `cutover run` as a separate process against the simulated cluster: killed with SIGKILL
+//! after each of its writes in turn and started again, every plan still ends Succeeded with
+//! the invariants kept over the whole history.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cutover::api::Phase;
+use serde_json::json;
+use support::{APP, Env, assert_clean_end, assert_ready_at_least};
+
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
+
+fn operator(kubeconfig: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args([
+            "run",
+            "--leader-election",
+            "false",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--kubeconfig",
+        ])
+        .arg(kubeconfig)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cutover run starts")
+}
+
+fn kill(mut child: Child) {
+    // SIGKILL: no chance to clean up.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Runs a plan with the operator killed right after its `kill_after`-th write; returns how
+/// many writes the operator made in all.
+async fn run_with_kill(
+    spec: serde_json::Value,
+    replicas: i32,
+    image: &str,
+    kill_after: usize,
+) -> usize {
+    // A rolling restart mixes versions by design; a BlueGreen cutover never does.
+    let spec_is_blue_green = spec["changes"][0]["type"] == "JavaVersion";
+    let env = Env::new().await;
+    env.deploy_app(replicas).await;
+    let start = env.endpoints().len() - 1;
+    let kubeconfig = env.kubeconfig();
+    let first = operator(&kubeconfig);
+    env.apply_plan("plan", spec).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut killed = false;
+    while Instant::now() < deadline {
+        if env.operator_writes() >= kill_after {
+            killed = true;
+            break;
+        }
+        let phase = env
+            .plans()
+            .get("plan")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.phase);
+        if phase == Some(Phase::Succeeded) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    kill(first);
+    let second = operator(&kubeconfig);
+    env.wait_phase("plan", Phase::Succeeded, Duration::from_secs(30))
+        .await;
+    kill(second);
+    let records = env.endpoints();
+    assert_ready_at_least(&records, start, replicas as usize);
+    if spec_is_blue_green {
+        support::assert_no_mixing(&records, start);
+    }
+    assert_clean_end(&env, replicas, image).await;
+    assert!(
+        env.deployments()
+            .get_opt(&format!("{APP}-green"))
+            .await
+            .unwrap()
+            .is_none(),
+        "green left behind"
+    );
+    let _ = std::fs::remove_file(kubeconfig);
+    if !killed {
+        return 0;
+    }
+    env.operator_writes()
+}
+
+async fn killed_after_every_write(spec: serde_json::Value, replicas: i32, image: &str) {
+    let mut kill_after = 1;
+    loop {
+        let total = run_with_kill(spec.clone(), replicas, image, kill_after).await;
+        if total == 0 || kill_after > total {
+            break;
+        }
+        kill_after += 1;
+    }
+    assert!(
+        kill_after > 5,
+        "the plan took only {kill_after} writes; the test kills nothing interesting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_survives_a_kill_after_any_write() {
+    let spec = json!({
+        "target": {"name": APP}, "service": APP,
+        "update": {"image": NEW_IMAGE,
+                   "podTemplatePatch": {"metadata": {"annotations": {"sim.cutover.dev/ready-after-ms": "30"}}}}
+    });
+    killed_after_every_write(spec, 3, NEW_IMAGE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_restart_survives_a_kill_after_any_write() {
+    let spec = json!({"target": {"name": APP}, "service": APP});
+    killed_after_every_write(spec, 2, "liferay/dxp:7.0.10-de-28").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_cutover_survives_a_kill_after_any_write() {
+    let spec = json!({
+        "target": {"name": APP}, "service": APP,
+        "changes": [{"type": "JavaVersion", "javaVersion": {"from": "8", "to": "11"}}],
+        "update": {"image": NEW_IMAGE},
+        "blueGreen": {"scaleDownDelaySeconds": 0}
+    });
+    killed_after_every_write(spec, 2, NEW_IMAGE).await;
+}

@@ -1,0 +1,368 @@
+//! A simulated cluster with the operator running in-process, a sample application, and
+//! checks of the invariants of DESIGN section 4 over the recorded history.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use cutover::api::{MaintenancePlan, Phase};
+use cutover::operator::controller::{self, Settings};
+use cutover::operator::metrics::Metrics;
+use cutover::rules::Catalog;
+use cutover_sim::{EndpointsRecord, SimCluster, SimOptions};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use serde_json::json;
+use tokio::sync::watch;
+
+pub const NS: &str = "portal";
+pub const APP: &str = "liferay";
+
+pub struct Env {
+    pub sim: SimCluster,
+    pub client: Client,
+    stop: Option<watch::Sender<bool>>,
+    operator: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Env {
+    /// A cluster with the CRD and the namespace, and no operator yet.
+    pub async fn new() -> Env {
+        let sim = SimCluster::start(SimOptions::default())
+            .await
+            .expect("simulated cluster starts");
+        let client = sim.client().expect("client");
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        crds.create(&PostParams::default(), &MaintenancePlan::crd())
+            .await
+            .expect("CRD created");
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap(),
+            )
+            .await
+            .expect("namespace created");
+        Env {
+            sim,
+            client,
+            stop: None,
+            operator: None,
+        }
+    }
+
+    /// The operator, in this process, watching all namespaces.
+    pub fn start_operator(&mut self) {
+        let (stop, stopped) = watch::channel(false);
+        let (synced, _) = watch::channel(0usize);
+        let settings = Settings {
+            namespace: None,
+            catalog: Catalog::builtin().clone(),
+            metrics: std::sync::Arc::new(Metrics::default()),
+            synced,
+            stores: Default::default(),
+            instance: Some("test".into()),
+        };
+        let client = self.client.clone();
+        self.operator = Some(tokio::spawn(async move {
+            let mut stopped = stopped;
+            controller::run(client, settings, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+        }));
+        self.stop = Some(stop);
+    }
+
+    pub async fn stop_operator(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(task) = self.operator.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+
+    /// A kubeconfig for this cluster, for an operator running as a separate process.
+    pub fn kubeconfig(&self) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "cutover-test-{}-{}.kubeconfig",
+            std::process::id(),
+            self.sim.addr().port()
+        ));
+        self.sim
+            .write_kubeconfig(&path)
+            .expect("kubeconfig written");
+        path
+    }
+
+    /// Writes the operator made (its own field manager).
+    pub fn operator_writes(&self) -> usize {
+        self.sim
+            .history()
+            .writes()
+            .iter()
+            .filter(|w| w.manager == "cutover")
+            .count()
+    }
+
+    pub fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub fn plans(&self) -> Api<MaintenancePlan> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub fn services(&self) -> Api<Service> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// The sample application: a Deployment of `replicas` pods and its Service, all Ready.
+    pub async fn deploy_app(&self, replicas: i32) {
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": APP, "namespace": NS},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": APP}},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "template": {
+                    "metadata": {"labels": {"app": APP}},
+                    "spec": {"containers": [{"name": APP, "image": "liferay/dxp:7.0.10-de-28"}]}
+                }
+            }
+        }))
+        .unwrap();
+        self.deployments()
+            .create(&PostParams::default(), &deployment)
+            .await
+            .expect("deployment created");
+        let service: Service = serde_json::from_value(json!({
+            "metadata": {"name": APP, "namespace": NS},
+            "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}
+        }))
+        .unwrap();
+        self.services()
+            .create(&PostParams::default(), &service)
+            .await
+            .expect("service created");
+        self.wait(
+            "the application to be available",
+            Duration::from_secs(10),
+            || async {
+                let d = self.deployments().get(APP).await.ok()?;
+                let status = d.status?;
+                (status.available_replicas == Some(replicas)
+                    && status.updated_replicas == Some(replicas))
+                .then_some(())
+            },
+        )
+        .await;
+        self.wait(
+            "the service to list every pod",
+            Duration::from_secs(10),
+            || async {
+                let last = self.endpoints().last().cloned()?;
+                (last.ready.len() as i32 == replicas).then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Applies a plan from YAML (the spec under `spec:`), named `name`.
+    pub async fn apply_plan(&self, name: &str, spec: serde_json::Value) -> MaintenancePlan {
+        let plan: MaintenancePlan = serde_json::from_value(json!({
+            "apiVersion": "cutover.dev/v1alpha1", "kind": "MaintenancePlan",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": spec
+        }))
+        .expect("plan parses");
+        self.plans()
+            .create(&PostParams::default(), &plan)
+            .await
+            .expect("plan created")
+    }
+
+    pub async fn patch_plan(&self, name: &str, spec: serde_json::Value) {
+        self.plans()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec})),
+            )
+            .await
+            .expect("plan patched");
+    }
+
+    pub async fn delete_plan(&self, name: &str) {
+        self.plans()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("plan deleted");
+    }
+
+    /// Waits until the plan reaches `phase`; panics with its status if it ends otherwise.
+    pub async fn wait_phase(&self, name: &str, phase: Phase, timeout: Duration) -> MaintenancePlan {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let plan = self.plans().get(name).await.expect("plan readable");
+            let current = plan.status.as_ref().and_then(|s| s.phase);
+            if current == Some(phase) {
+                return plan;
+            }
+            let terminal = matches!(
+                current,
+                Some(Phase::Succeeded | Phase::Failed | Phase::Aborted | Phase::Rejected)
+            );
+            if terminal || Instant::now() > deadline {
+                panic!(
+                    "plan {name}: waited for {phase:?}, status is {:#?}",
+                    plan.status
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn wait_gone(&self, name: &str, timeout: Duration) {
+        self.wait("the plan to be deleted", timeout, || async {
+            self.plans()
+                .get_opt(name)
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    }
+
+    pub async fn wait<T, F, Fut>(&self, what: &str, timeout: Duration, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn endpoints(&self) -> Vec<EndpointsRecord> {
+        self.sim.history().endpoints_of(NS, APP)
+    }
+
+    /// Pods of the application that are not terminating, with their image.
+    pub async fn images(&self) -> Vec<String> {
+        let pods = self
+            .pods()
+            .list(&ListParams::default().labels(&format!("app={APP}")))
+            .await
+            .unwrap();
+        pods.items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| {
+                p.spec.as_ref().unwrap().containers[0]
+                    .image
+                    .clone()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+/// Invariant 1 (no gap) and, for a RollingRestart, invariant 3's "never below the replicas":
+/// from `from` on, every change of the Service's endpoints leaves at least `min_ready`
+/// ready endpoints.
+pub fn assert_ready_at_least(records: &[EndpointsRecord], from: usize, min_ready: usize) {
+    if let Err(violation) = cutover::invariants::ready_at_least(records, from, min_ready) {
+        panic!("{violation}");
+    }
+}
+
+/// Invariant 2 (BlueGreen): the ready endpoints are pods of one template at every moment.
+pub fn assert_no_mixing(records: &[EndpointsRecord], from: usize) {
+    if let Err(violation) = cutover::invariants::no_mixing(records, from) {
+        panic!("{violation}");
+    }
+}
+
+/// Invariant 4: the target runs the wanted image with its replicas, carries none of the
+/// operator's marks, keeps its own strategy; the Service's selector is the original; no
+/// surge pod is left.
+pub async fn assert_clean_end(env: &Env, replicas: i32, image: &str) {
+    let d = env.deployments().get(APP).await.unwrap();
+    let spec = d.spec.as_ref().unwrap();
+    assert_eq!(spec.replicas, Some(replicas));
+    assert_eq!(
+        spec.template.spec.as_ref().unwrap().containers[0]
+            .image
+            .as_deref(),
+        Some(image)
+    );
+    let annotations: BTreeMap<String, String> = d.metadata.annotations.clone().unwrap_or_default();
+    assert!(
+        !annotations.keys().any(|k| k.starts_with("cutover.dev/")),
+        "operator marks left: {annotations:?}"
+    );
+    let strategy = serde_json::to_value(spec.strategy.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        strategy,
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+    );
+    assert_ne!(spec.paused, Some(true));
+    let svc = env.services().get(APP).await.unwrap();
+    assert_eq!(
+        svc.spec.unwrap().selector.unwrap(),
+        BTreeMap::from([("app".to_string(), APP.to_string())])
+    );
+    env.wait(
+        "the surge pod to be gone",
+        Duration::from_secs(5),
+        || async {
+            let surge = env
+                .pods()
+                .list(&ListParams::default().labels("cutover.dev/role=surge"))
+                .await
+                .ok()?;
+            surge.items.is_empty().then_some(())
+        },
+    )
+    .await;
+    env.wait(
+        "every pod to run the wanted image",
+        Duration::from_secs(5),
+        || async {
+            let images = env.images().await;
+            (images.len() as i32 == replicas && images.iter().all(|i| i == image)).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Pod names that served before `at` and still serve at the end: pods the plan never replaced.
+pub fn survivors(records: &[EndpointsRecord], at: usize) -> Vec<String> {
+    let before: Vec<&String> = records[at].ready.iter().map(|p| &p.name).collect();
+    let after = records.last().unwrap();
+    after
+        .ready
+        .iter()
+        .map(|p| p.name.clone())
+        .filter(|n| before.contains(&n))
+        .collect()
+}
