@@ -32,6 +32,9 @@ pub struct Args {
     /// Namespace of the leader Lease (default: $POD_NAMESPACE, else "default").
     #[arg(long)]
     lease_namespace: Option<String>,
+    /// How long the leader's Lease lasts without renewal; a new leader takes over after it.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
+    lease_duration_seconds: u64,
     /// Fix pack catalog file extending the built-in one.
     #[arg(long, conflicts_with = "catalog_configmap")]
     catalog: Option<PathBuf>,
@@ -89,7 +92,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or_else(|| "default".into());
         let manager = LeaseManagerBuilder::new(client.clone(), "cutover-operator")
             .with_namespace(namespace.clone())
-            .with_parameters(LeaseParams::new(identity.clone(), 15, 5))
+            .with_parameters(LeaseParams::new(
+                identity.clone(),
+                args.lease_duration_seconds,
+                (args.lease_duration_seconds / 3).max(1),
+            ))
             .build()
             .await
             .context("leader election: cannot use the Lease cutover-operator")?;

@@ -159,12 +159,30 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         )
         .with_progress(progress);
     }
+    let previously_done = cx
+        .snap
+        .plan
+        .status
+        .as_ref()
+        .and_then(|s| s.progress.as_ref())
+        .map_or(0, |p| p.done);
+    let replaced: Vec<Action> = (done > previously_done && done <= total)
+        .then(|| {
+            Action::event(
+                "PodReplaced",
+                format!("{done}/{total} pods run the new template"),
+            )
+        })
+        .into_iter()
+        .collect();
     if is_complete(cx.target) {
-        return Progressed::finish(
+        let mut p = Progressed::finish(
             Phase::Succeeded,
             format!("rolled out the new template to {total} pods"),
         )
         .with_progress(Some(Progress::new(total, total)));
+        p.actions = replaced;
+        return p;
     }
     let waiting_for = new_pods
         .iter()
@@ -177,12 +195,14 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .filter_map(|p| pods::available_at(p, min_ready))
         .min()
         .map(|t| time::until(cx.now, t));
-    Progressed::wait(
+    let mut p = Progressed::wait(
         "Rolling",
         format!("{done}/{total} pods replaced{waiting_for}"),
         time::earliest(requeue, hold),
     )
-    .with_progress(progress)
+    .with_progress(progress);
+    p.actions = replaced;
+    p
 }
 
 /// Puts the original template back; the Deployment's controller replaces the new pods one

@@ -1,0 +1,226 @@
+//! Two `cutover run` processes with leader election: only the leader acts (every Event comes
+//! from one instance), only it reports ready, its /metrics counts the plans; when it is
+//! killed, the other takes the Lease over and carries out the next plan.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cutover::api::Phase;
+use k8s_openapi::api::core::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::json;
+use support::{APP, Env, NS};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn operator(kubeconfig: &std::path::Path, name: &str, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args([
+            "run",
+            "--leader-election",
+            "true",
+            "--lease-duration-seconds",
+            "2",
+            "--lease-namespace",
+            NS,
+        ])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--kubeconfig",
+        ])
+        .arg(kubeconfig)
+        .env("POD_NAME", name)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cutover run starts")
+}
+
+/// GET on the operator's HTTP port: (status code, body).
+async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let code = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        Some((code, body))
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The instances that reported Events about `plan`.
+async fn reporters(env: &Env, plan: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(env.client.clone(), NS);
+    let mut who: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(plan))
+        .filter_map(|e| e.reporting_instance)
+        .collect();
+    who.sort();
+    who.dedup();
+    who
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_acts_and_a_follower_takes_over() {
+    let env = Env::new().await;
+    env.deploy_app(2).await;
+    let kubeconfig = env.kubeconfig();
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = operator(&kubeconfig, "op-a", port_a);
+    let mut b = operator(&kubeconfig, "op-b", port_b);
+    let leader = env
+        .wait(
+            "one operator to report ready",
+            Duration::from_secs(20),
+            || async {
+                let ready_a = get(port_a, "/readyz").await.is_some_and(|(c, _)| c == 200);
+                let ready_b = get(port_b, "/readyz").await.is_some_and(|(c, _)| c == 200);
+                match (ready_a, ready_b) {
+                    (true, false) => Some("op-a"),
+                    (false, true) => Some("op-b"),
+                    _ => None,
+                }
+            },
+        )
+        .await;
+    let (leader_port, follower_port) = if leader == "op-a" {
+        (port_a, port_b)
+    } else {
+        (port_b, port_a)
+    };
+    assert_eq!(
+        get(follower_port, "/livez").await.map(|(c, _)| c),
+        Some(200),
+        "the follower is alive"
+    );
+    assert_eq!(
+        get(follower_port, "/readyz").await.map(|(c, _)| c),
+        Some(503),
+        "but not ready"
+    );
+
+    env.apply_plan("first", json!({"target": {"name": APP}, "service": APP}))
+        .await;
+    env.wait_phase("first", Phase::Succeeded, Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        reporters(&env, "first").await,
+        [leader],
+        "only the leader acted"
+    );
+    let (_, metrics) = get(leader_port, "/metrics").await.unwrap();
+    assert!(
+        metrics.contains("cutover_plans{phase=\"Succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cutover_pods_replaced_total 2"),
+        "{metrics}"
+    );
+
+    // Kill the leader; the follower takes the Lease once it expires.
+    let (dead, mut alive) = if leader == "op-a" {
+        (&mut a, b)
+    } else {
+        (&mut b, a)
+    };
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    env.apply_plan("second", json!({"target": {"name": APP}, "service": APP}))
+        .await;
+    env.wait_phase("second", Phase::Succeeded, Duration::from_secs(30))
+        .await;
+    let follower = if leader == "op-a" { "op-b" } else { "op-a" };
+    assert_eq!(reporters(&env, "second").await, [follower]);
+    assert_eq!(
+        get(follower_port, "/readyz").await.map(|(c, _)| c),
+        Some(200)
+    );
+    alive.kill().unwrap();
+    alive.wait().unwrap();
+    let _ = std::fs::remove_file(kubeconfig);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_operator_gracefully() {
+    let env = Env::new().await;
+    let kubeconfig = env.kubeconfig();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args([
+            "run",
+            "--leader-election",
+            "false",
+            "--log-format",
+            "json",
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    env.wait("the operator to serve", Duration::from_secs(20), || async {
+        get(port, "/readyz")
+            .await
+            .filter(|(c, _)| *c == 200)
+            .map(|_| ())
+    })
+    .await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut logs = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut logs).unwrap();
+        (status, logs)
+    })
+    .await
+    .unwrap();
+    assert!(
+        status.0.success(),
+        "exit after SIGTERM: {:?}\n{}",
+        status.0,
+        status.1
+    );
+    let first = status.1.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(first).is_ok(),
+        "JSON logs: {first}"
+    );
+    let _ = std::fs::remove_file(kubeconfig);
+}
