@@ -213,11 +213,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
 
     if saved.direction == Direction::Back {
         let reason = saved.reason.clone().unwrap_or_default();
-        let outcome = if cx.spec.abort || cx.snap.plan.metadata.deletion_timestamp.is_some() {
-            Phase::Aborted
-        } else {
-            Phase::Failed
-        };
+        let outcome = cx.back_outcome();
         if blue_changed {
             return restore_blue(cx, saved, &reason);
         }

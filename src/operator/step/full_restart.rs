@@ -117,11 +117,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     let (late, deadline) = late_pod(&live, timeout, cx.now);
     if back {
         if is_complete(cx.target) {
-            let phase = if cx.spec.abort {
-                Phase::Aborted
-            } else {
-                Phase::Failed
-            };
+            let phase = cx.back_outcome();
             return Progressed::finish(
                 phase,
                 format!("{reason}; restarted with the original template"),

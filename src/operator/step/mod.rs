@@ -47,6 +47,18 @@ pub(crate) struct Cx<'a> {
     pub aborting: bool,
 }
 
+impl Cx<'_> {
+    /// The phase a plan ends in once it is back where it started: Aborted when asked to
+    /// (abort or deletion), Failed when a failure sent it back.
+    pub fn back_outcome(&self) -> Phase {
+        if self.aborting {
+            Phase::Aborted
+        } else {
+            Phase::Failed
+        }
+    }
+}
+
 /// Where a technique stands after one look.
 pub(crate) enum Outcome {
     /// Keep going; look again after this long at the latest.
@@ -112,6 +124,16 @@ impl Progressed {
     pub fn with_progress(mut self, progress: Option<Progress>) -> Self {
         self.progress = progress;
         self
+    }
+
+    /// Holding because the plan is paused, with `done` of `total` steps behind it.
+    pub fn paused(done: i32, total: i32) -> Self {
+        Self::wait(
+            "Paused",
+            format!("paused at {done}/{total} pods; set spec.paused to false to go on"),
+            None,
+        )
+        .with_progress(Some(Progress::new(done.min(total), total)))
     }
 
     pub fn switched_at(mut self, at: Option<Timestamp>) -> Self {

@@ -189,12 +189,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .with_progress(progress);
     }
     if cx.spec.paused {
-        return Progressed::wait(
-            "Paused",
-            format!("paused at {done}/{total} pods; set spec.paused to false to go on"),
-            None,
-        )
-        .with_progress(progress);
+        return Progressed::paused(done, total);
     }
     let mut old: Vec<&Pod> = live
         .iter()

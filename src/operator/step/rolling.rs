@@ -75,11 +75,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     if saved.direction == Direction::Back {
         let reason = saved.reason.clone().unwrap_or_default();
         if is_complete(cx.target) {
-            let phase = if cx.spec.abort {
-                Phase::Aborted
-            } else {
-                Phase::Failed
-            };
+            let phase = cx.back_outcome();
             return Progressed::finish(
                 phase,
                 format!("{reason}; rolled back to the previous template"),
@@ -152,12 +148,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .with_progress(progress);
     }
     if cx.spec.paused {
-        return Progressed::wait(
-            "Paused",
-            format!("paused at {done}/{total} pods; set spec.paused to false to go on"),
-            None,
-        )
-        .with_progress(progress);
+        return Progressed::paused(done, total);
     }
     let previously_done = cx
         .snap
