@@ -8,5 +8,6 @@ pub mod crd;
 pub mod input;
 pub mod invariants;
 pub mod operator;
+pub mod rbac;
 pub mod report;
 pub mod rules;

@@ -26,6 +26,8 @@ enum Command {
     Evaluate(cmd::evaluate::Args),
     /// Print the MaintenancePlan CustomResourceDefinition as YAML.
     Crd,
+    /// Print the RBAC rules the operator needs (a YAML list of PolicyRules).
+    Rbac,
     /// Run the operator against a cluster (in-cluster or a kubeconfig).
     Run(cmd::run::Args),
     /// Serve the simulated cluster alone until stopped, writing a kubeconfig.
@@ -44,6 +46,10 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => cmd::evaluate::run(&args),
         Command::Crd => {
             print!("{}", cutover::crd::crd_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Rbac => {
+            print!("{}", cutover::rbac::rules_yaml());
             ExitCode::SUCCESS
         }
     }
