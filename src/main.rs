@@ -7,10 +7,20 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The package version, with the git revision the binary was built from when the build
+/// said so (`CUTOVER_GIT_REVISION`, set by the container build).
+static VERSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| match option_env!("CUTOVER_GIT_REVISION") {
+        Some(revision) if !revision.is_empty() => {
+            format!("{} ({revision})", env!("CARGO_PKG_VERSION"))
+        }
+        _ => env!("CARGO_PKG_VERSION").to_string(),
+    });
+
 #[derive(Parser)]
 #[command(
     name = "cutover",
-    version,
+    version = VERSION.as_str(),
     about = "Safe maintenance of clustered applications on Kubernetes"
 )]
 struct Cli {

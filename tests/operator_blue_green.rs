@@ -199,3 +199,34 @@ async fn abort_before_and_after_the_switch_returns_to_blue() {
     assert_clean_end(&env, 2, OLD_IMAGE).await;
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn deleting_the_plan_after_the_switch_returns_to_blue_first() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    let start = env.endpoints().len() - 1;
+    env.start_operator();
+    let mut spec = java_plan();
+    spec["blueGreen"]["scaleDownDelaySeconds"] = json!(2);
+    env.apply_plan("java", spec).await;
+    env.wait("the switch", LONG, || async {
+        let plan = env.plans().get("java").await.ok()?;
+        plan.status?.switched_at.map(|_| ())
+    })
+    .await;
+    env.delete_plan("java").await;
+    env.wait_gone("java", LONG).await;
+    let records = env.endpoints();
+    assert_no_mixing(&records, start);
+    assert_ready_at_least(&records, start, 2);
+    assert_clean_end(&env, 2, OLD_IMAGE).await;
+    assert!(
+        env.deployments()
+            .get_opt(&format!("{APP}-green"))
+            .await
+            .unwrap()
+            .is_none(),
+        "green is removed"
+    );
+    env.stop_operator().await;
+}

@@ -118,3 +118,33 @@ async fn a_replacement_that_never_gets_ready_is_rolled_back() {
     assert_clean_end(&env, 3, OLD_IMAGE).await;
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn without_rollback_a_late_replacement_halts_the_rollout_paused() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    let start = env.endpoints().len() - 1;
+    env.start_operator();
+    let mut spec = image_plan();
+    spec["update"]["podTemplatePatch"] =
+        json!({"metadata": {"annotations": {"sim.cutover.dev/ready-after-ms": "never"}}});
+    spec["rollingRestart"] = json!({"podReadyTimeoutSeconds": 1, "rollbackOnFailure": false});
+    env.apply_plan("broken", spec).await;
+    let plan = env
+        .wait_phase("broken", Phase::Failed, Duration::from_secs(30))
+        .await;
+    let message = plan.status.unwrap().message.unwrap();
+    assert!(
+        message.contains("rollout halted") && message.contains("paused"),
+        "{message}"
+    );
+    let target = env.deployments().get(APP).await.unwrap();
+    assert_eq!(
+        target.spec.unwrap().paused,
+        Some(true),
+        "the halted rollout stays paused"
+    );
+    // The old pods kept serving: never fewer than the replicas.
+    assert_ready_at_least(&env.endpoints(), start, 3);
+    env.stop_operator().await;
+}

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::restart::plan_owner;
 use super::{Cx, Progressed};
-use crate::api::{Phase, Progress};
+use crate::api::{DataIsolation, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::rollout::{desired_replicas, is_complete, newest_hash};
 use crate::operator::target_state::{Direction, Mode, Saved, mark, mark_patch};
@@ -116,8 +116,12 @@ pub(super) fn begin(cx: &Cx, new_template: PodTemplateSpec) -> Progressed {
     Progressed::act(
         "CreatingGreen",
         format!(
-            "pinning service {} to blue's pods and starting green ({total} pods)",
-            cx.spec.service
+            "pinning service {} to blue's pods and starting green ({total} pods, {} data)",
+            cx.spec.service,
+            match cx.spec.blue_green.data_isolation {
+                DataIsolation::Shared => "shared",
+                DataIsolation::Isolated => "its own copy of the",
+            }
         ),
         vec![
             Action::PatchDeployment {
