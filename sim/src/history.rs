@@ -92,10 +92,26 @@ impl EndpointsRecord {
     }
 }
 
+/// One API request, as RBAC sees it: who asked for which verb on which resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// The bearer token the client sent ("" when none): tests give each client its own.
+    pub user: String,
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`.
+    pub verb: &'static str,
+    /// API group ("" for the core group).
+    pub group: String,
+    /// Resource, with `/subresource` when one was addressed (`pods/eviction`).
+    pub resource: String,
+    /// Namespace ("" for cluster-wide requests).
+    pub namespace: String,
+}
+
 #[derive(Default)]
 struct Records {
     writes: Vec<WriteRecord>,
     endpoints: Vec<EndpointsRecord>,
+    requests: Vec<RequestRecord>,
 }
 
 /// The history of a run. Shared by the store, the controllers and the tests.
@@ -125,6 +141,15 @@ impl History {
             HistoryMode::EndpointsOnly => return,
         }
         self.lock().writes.push(rec);
+    }
+
+    pub(crate) fn record_request(&self, rec: RequestRecord) {
+        self.lock().requests.push(rec);
+    }
+
+    /// Every resource request served, in order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.lock().requests.clone()
     }
 
     pub(crate) fn record_endpoints(&self, rec: EndpointsRecord) {
@@ -193,5 +218,6 @@ impl History {
         let mut r = self.lock();
         r.writes.clear();
         r.endpoints.clear();
+        r.requests.clear();
     }
 }

@@ -39,7 +39,7 @@ pub mod watch;
 pub use controllers::kubelet::{PodBehaviour, PodRule, ReadyAfter};
 pub use error::ApiError;
 pub use faults::{FaultAction, FaultRule};
-pub use history::{EndpointPod, EndpointsRecord, History, HistoryMode, WriteRecord};
+pub use history::{EndpointPod, EndpointsRecord, History, HistoryMode, RequestRecord, WriteRecord};
 pub use resources::{ResKey, keys};
 pub use store::{DeleteOpts, Part, Propagation, Store, WriteCtx};
 

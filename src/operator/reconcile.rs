@@ -10,6 +10,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 
+use super::action::Action;
 use super::actuate;
 use super::error::Error;
 use super::metrics::{Metrics, OutcomeLabel, ReasonLabel};
@@ -59,6 +60,11 @@ async fn reconcile_inner(ctx: &Context, namespace: &str, name: &str) -> Result<R
         if let Error::EvictionBlocked(_) = &error {
             let mut status = decision.status.clone();
             status.message = Some(error.to_string());
+            actuate::run(
+                &target,
+                &[Action::warning("EvictionBlocked", error.to_string())],
+            )
+            .await?;
             status_write::write(&ctx.client, plan, &status).await?;
         }
         return Err(error);

@@ -9,6 +9,7 @@ pub mod table;
 
 use crate::error::ApiError;
 use crate::faults::{Faults, RequestInfo};
+use crate::history::RequestRecord;
 use crate::store::Store;
 use axum::Router;
 use axum::body::Body;
@@ -153,6 +154,13 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 Some(s) => format!("{}/{s}", rp.rt.plural),
                 None => rp.rt.plural.clone(),
             };
+            app.store.history().record_request(RequestRecord {
+                user: bearer_token(&parts.headers),
+                verb,
+                group: rp.rt.group.clone(),
+                resource: resource.clone(),
+                namespace: rp.namespace.clone().unwrap_or_default(),
+            });
             let decision = app.faults.decide(&RequestInfo {
                 verb,
                 resource: &resource,
@@ -186,6 +194,17 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         }
     };
     result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// The bearer token of a request, or "" (the simulator authenticates nobody; the token only
+/// tells clients apart in the history).
+fn bearer_token(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn not_found_path() -> ApiError {

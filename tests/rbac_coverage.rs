@@ -1,0 +1,179 @@
+//! The RBAC rules of `cutover rbac` against what the operator really asks of the API: the
+//! operator runs as a separate process (with its own bearer token, so the simulated cluster
+//! can tell its requests apart) through scenarios that use every technique, and then every
+//! request it made must be allowed by a rule, and every rule must have been needed.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cutover::api::Phase;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::{APP, Env, NS};
+
+const TOKEN: &str = "cutover-operator";
+const LONG: Duration = Duration::from_secs(30);
+
+fn operator(env: &Env) -> (Child, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!(
+        "cutover-rbac-{}-{}.kubeconfig",
+        std::process::id(),
+        env.sim.addr().port()
+    ));
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: operator\ncurrent-context: sim\nusers:\n- name: operator\n  user:\n    token: {TOKEN}\n",
+        env.sim.url()
+    );
+    std::fs::write(&path, kubeconfig).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args([
+            "run",
+            "--leader-election",
+            "true",
+            "--lease-namespace",
+            NS,
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--catalog-configmap",
+            &format!("{NS}/fixpacks"),
+            "--kubeconfig",
+        ])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, path)
+}
+
+async fn run_plan(env: &Env, name: &str, spec: serde_json::Value, phase: Phase) {
+    env.apply_plan(name, spec).await;
+    env.wait_phase(name, phase, LONG).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_allow_every_request_and_every_rule_is_needed() {
+    let env = Env::new().await;
+    env.deploy_app(2).await;
+    env.sim
+        .apply(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fixpacks", "namespace": NS},
+                   "data": {"catalog.yaml": "fixPacks:\n  - {id: de-41, kind: Clustering}\n"}}),
+            "test",
+        )
+        .unwrap();
+    let preview: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "preview", "namespace": NS},
+        "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}
+    }))
+    .unwrap();
+    env.services()
+        .create(&PostParams::default(), &preview)
+        .await
+        .unwrap();
+    let (mut child, kubeconfig) = operator(&env);
+
+    // A paced rollout, a plain restart held by a disruption budget for a moment, a BlueGreen
+    // cutover with a preview Service, a full restart, and a deleted plan.
+    let base = json!({"target": {"name": APP}, "service": APP});
+    let with = |extra: serde_json::Value| {
+        let mut spec = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        spec
+    };
+    run_plan(
+        &env,
+        "rollout",
+        with(json!({"update": {"image": "v2"}})),
+        Phase::Succeeded,
+    )
+    .await;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(env.client.clone(), NS);
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": APP, "namespace": NS},
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": APP}}}
+    }))
+    .unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    env.apply_plan("restart", base.clone()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    pdbs.patch(
+        APP,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"maxUnavailable": 1}})),
+    )
+    .await
+    .unwrap();
+    env.wait_phase("restart", Phase::Succeeded, LONG).await;
+    run_plan(
+        &env,
+        "bluegreen",
+        with(json!({"strategy": "BlueGreen", "update": {"image": "v3"},
+                    "blueGreen": {"previewService": "preview", "scaleDownDelaySeconds": 0}})),
+        Phase::Succeeded,
+    )
+    .await;
+    run_plan(
+        &env,
+        "full",
+        with(json!({"strategy": "FullRestart", "allowDowntime": true, "update": {"image": "v4"}})),
+        Phase::Succeeded,
+    )
+    .await;
+    env.apply_plan("deleted", with(json!({"paused": true})))
+        .await;
+    env.wait_phase("deleted", Phase::Pending, LONG).await;
+    env.delete_plan("deleted").await;
+    env.wait_gone("deleted", LONG).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_file(kubeconfig);
+
+    let used: BTreeSet<(String, String, String)> = env
+        .sim
+        .history()
+        .requests()
+        .into_iter()
+        .filter(|r| r.user == TOKEN)
+        .map(|r| (r.group, r.resource, r.verb.to_string()))
+        .collect();
+    assert!(!used.is_empty(), "the operator's requests were recorded");
+    let granted: BTreeSet<(String, String, String)> = cutover::rbac::rules()
+        .iter()
+        .flat_map(|rule| {
+            let groups = rule.api_groups.clone().unwrap_or_default();
+            let resources = rule.resources.clone().unwrap_or_default();
+            let verbs = rule.verbs.clone();
+            groups.into_iter().flat_map(move |g| {
+                let verbs = verbs.clone();
+                resources.clone().into_iter().flat_map(move |r| {
+                    let g = g.clone();
+                    verbs
+                        .clone()
+                        .into_iter()
+                        .map(move |v| (g.clone(), r.clone(), v))
+                })
+            })
+        })
+        .collect();
+    let denied: Vec<_> = used.difference(&granted).collect();
+    assert!(
+        denied.is_empty(),
+        "requests no rule allows (group, resource, verb): {denied:?}"
+    );
+    let unused: Vec<_> = granted.difference(&used).collect();
+    assert!(
+        unused.is_empty(),
+        "rules no request needed (group, resource, verb): {unused:?}"
+    );
+}
