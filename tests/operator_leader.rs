@@ -98,20 +98,22 @@ async fn only_the_leader_acts_and_a_follower_takes_over() {
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = operator(&kubeconfig, "op-a", port_a);
     let mut b = operator(&kubeconfig, "op-b", port_b);
+    let leading = |r: &Option<(u16, String)>| {
+        r.as_ref()
+            .is_some_and(|(c, body)| *c == 200 && body.contains("leading"))
+    };
     let leader = env
-        .wait(
-            "one operator to report ready",
-            Duration::from_secs(20),
-            || async {
-                let ready_a = get(port_a, "/readyz").await.is_some_and(|(c, _)| c == 200);
-                let ready_b = get(port_b, "/readyz").await.is_some_and(|(c, _)| c == 200);
-                match (ready_a, ready_b) {
-                    (true, false) => Some("op-a"),
-                    (false, true) => Some("op-b"),
-                    _ => None,
-                }
-            },
-        )
+        .wait("one operator to lead", Duration::from_secs(20), || async {
+            let (a, b) = (get(port_a, "/readyz").await, get(port_b, "/readyz").await);
+            if a.is_none() || b.is_none() {
+                return None; // both must be serving before one can be told the leader
+            }
+            match (leading(&a), leading(&b)) {
+                (true, false) => Some("op-a"),
+                (false, true) => Some("op-b"),
+                _ => None,
+            }
+        })
         .await;
     let (leader_port, follower_port) = if leader == "op-a" {
         (port_a, port_b)
@@ -123,11 +125,12 @@ async fn only_the_leader_acts_and_a_follower_takes_over() {
         Some(200),
         "the follower is alive"
     );
+    let standby = get(follower_port, "/readyz").await.unwrap();
     assert_eq!(
-        get(follower_port, "/readyz").await.map(|(c, _)| c),
-        Some(503),
-        "but not ready"
+        standby.0, 200,
+        "a standby is ready to take over, so a rollout of replicas completes"
     );
+    assert!(standby.1.contains("standby"), "{}", standby.1);
 
     env.apply_plan("first", json!({"target": {"name": APP}, "service": APP}))
         .await;
@@ -162,9 +165,9 @@ async fn only_the_leader_acts_and_a_follower_takes_over() {
         .await;
     let follower = if leader == "op-a" { "op-b" } else { "op-a" };
     assert_eq!(reporters(&env, "second").await, [follower]);
-    assert_eq!(
-        get(follower_port, "/readyz").await.map(|(c, _)| c),
-        Some(200)
+    assert!(
+        leading(&get(follower_port, "/readyz").await),
+        "the follower now leads"
     );
     alive.kill().unwrap();
     alive.wait().unwrap();

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::ValueEnum;
 use cutover::operator::controller::{self, Settings};
 use cutover::operator::metrics::Metrics;
-use cutover::operator::probes::{self, Probes};
+use cutover::operator::probes::{self, Probes, Role};
 use cutover::rules::Catalog;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -71,7 +71,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (synced_tx, synced_rx) = watch::channel(0usize);
     let (stop_tx, stop_rx) = watch::channel(false);
     let stores = Arc::new(Mutex::new(Vec::new()));
+    let initial = if args.leader_election {
+        Role::Standby
+    } else {
+        Role::Leading
+    };
+    let (role_tx, role_rx) = watch::channel(initial);
     let probes = Probes {
+        role: role_rx,
         synced: synced_rx,
         controllers: namespaces.len(),
         metrics: metrics.clone(),
@@ -107,6 +114,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             _ = shutdown_signal() => { return Ok(()); }
         }
         tracing::info!(%identity, "leading");
+        let _ = role_tx.send(Role::Leading);
         leadership = Some((is_leader, task));
     }
 

@@ -1,5 +1,6 @@
-//! The operator's HTTP endpoints: `/livez` (the process serves), `/readyz` (the plans have
-//! been listed and, with leader election, this instance leads) and `/metrics` (Prometheus).
+//! The operator's HTTP endpoints: `/livez` (the process serves), `/readyz` (a standby waiting
+//! for the leader Lease, or a leader whose plans have been listed) and `/metrics`
+//! (Prometheus).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,8 +16,18 @@ use tokio::sync::watch;
 use super::metrics::Metrics;
 use crate::api::MaintenancePlan;
 
+/// Where the process stands with respect to the leader Lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Waiting for the Lease: healthy, ready to take over, acting on nothing.
+    Standby,
+    /// Acting on plans (the leader, or the only instance without leader election).
+    Leading,
+}
+
 #[derive(Clone)]
 pub struct Probes {
+    pub role: watch::Receiver<Role>,
     /// Controllers whose plans have been listed, out of `controllers`.
     pub synced: watch::Receiver<usize>,
     pub controllers: usize,
@@ -42,13 +53,17 @@ pub async fn serve(
 }
 
 async fn readyz(State(p): State<Probes>) -> impl IntoResponse {
-    if *p.synced.borrow() >= p.controllers {
-        (StatusCode::OK, "ready")
-    } else {
-        (
+    match *p.role.borrow() {
+        // A standby counts as ready, so that a rollout of several replicas completes.
+        Role::Standby => (
+            StatusCode::OK,
+            "ready: standby, waiting for the leader Lease",
+        ),
+        Role::Leading if *p.synced.borrow() >= p.controllers => (StatusCode::OK, "ready: leading"),
+        Role::Leading => (
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: plans not listed yet",
-        )
+        ),
     }
 }
 
