@@ -53,7 +53,7 @@ pub struct MaintenancePlanStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// Lifecycle of a plan.
+// The lifecycle of a plan (each field that holds one describes itself).
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// Not started yet (waiting for evaluation or for another plan on the same target).
