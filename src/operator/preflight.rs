@@ -67,6 +67,12 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
             super::labels::map_query(&labels)
         ));
     }
+    let preview = &spec.blue_green.preview_service;
+    if !preview.is_empty() && snap.preview.is_none() {
+        return Err(format!(
+            "preview service {preview} not found in namespace {namespace}"
+        ));
+    }
     let update = spec.update.clone().unwrap_or_default();
     let new_template =
         updated_template(&spec.target.name, template, &update).map_err(|e| e.to_string())?;
