@@ -626,3 +626,23 @@ fn a_full_restart_needs_downtime_and_scales_to_zero_first() {
         Some("b")
     );
 }
+
+#[test]
+fn a_missing_preview_service_is_rejected_before_anything_is_touched() {
+    let mut spec = base_spec();
+    spec["blueGreen"] = json!({"previewService": "liferay-preview"});
+    let d = run(&snapshot(plan(spec), Some(deployment(3, "a")), vec![]), 0);
+    assert_eq!(d.status.phase, Some(Phase::Rejected));
+    assert!(
+        d.status
+            .message
+            .as_ref()
+            .unwrap()
+            .contains("preview service liferay-preview not found")
+    );
+    assert!(
+        d.actions.iter().all(|a| matches!(a, Action::Event { .. })),
+        "{:?}",
+        d.actions
+    );
+}
