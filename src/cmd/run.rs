@@ -41,7 +41,7 @@ pub struct Args {
     /// Fix pack catalog from a ConfigMap, as NAMESPACE/NAME with the key `catalog.yaml`.
     #[arg(long)]
     catalog_configmap: Option<String>,
-    /// Kubeconfig file (default: in-cluster config, else $KUBECONFIG or ~/.kube/config).
+    /// Kubeconfig file (default: $KUBECONFIG or ~/.kube/config, else the in-cluster config).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     /// Log format.

@@ -370,17 +370,8 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         d.phase(Phase::Rejected, "Done", evaluation.explanation);
         return d.finish();
     };
-    let ready = match preflight::check(snap) {
-        Ok(ready) => ready,
-        Err(problem) => {
-            d.phase(
-                Phase::Rejected,
-                "Done",
-                format!("{problem}; nothing was touched"),
-            );
-            return d.finish();
-        }
-    };
+    // The lock first: while another plan holds the target, what it changed (a pinned
+    // selector, say) is not this plan's problem.
     if let Some(other) = blocking_plan(snap) {
         d.phase(
             Phase::Pending,
@@ -392,6 +383,17 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         );
         return d.finish();
     }
+    let ready = match preflight::check(snap) {
+        Ok(ready) => ready,
+        Err(problem) => {
+            d.phase(
+                Phase::Rejected,
+                "Done",
+                format!("{problem}; nothing was touched"),
+            );
+            return d.finish();
+        }
+    };
     if spec.paused {
         d.phase(
             Phase::Pending,

@@ -646,3 +646,47 @@ fn a_missing_preview_service_is_rejected_before_anything_is_touched() {
         d.actions
     );
 }
+
+#[test]
+fn a_plan_waits_for_the_holder_even_when_the_service_is_pinned() {
+    // Another plan's BlueGreen cutover pinned the Service to blue's hash.
+    let mut pinned = service();
+    pinned.spec.as_mut().unwrap().selector = Some(
+        [
+            ("app".to_string(), "liferay".to_string()),
+            ("pod-template-hash".to_string(), "old".to_string()),
+        ]
+        .into(),
+    );
+    let mut target = deployment(3, "a");
+    target_state::mark(
+        &mut target,
+        "p0",
+        &Saved {
+            mode: Some(Mode::BlueGreen),
+            ..Default::default()
+        },
+    );
+    let mut snap = snapshot(plan(base_spec()), Some(target), three_old_pods());
+    snap.service = Some(pinned);
+    snap.peers = vec![Peer {
+        name: "p0".into(),
+        phase: Some(Phase::Progressing),
+        created: at(-10),
+        deleting: false,
+    }];
+    let d = run(&snap, 0);
+    assert_eq!(
+        d.status.phase,
+        Some(Phase::Pending),
+        "{:?}",
+        d.status.message
+    );
+    assert!(
+        d.status
+            .message
+            .as_ref()
+            .unwrap()
+            .contains("waiting for plan p0")
+    );
+}
