@@ -226,3 +226,43 @@ async fn an_unknown_target_is_rejected_and_touches_nothing() {
     assert_eq!(operator_writes_to_target(&env), 0);
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn a_budget_that_never_allows_an_eviction_fails_the_restart_safely() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(env.client.clone(), NS);
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": APP, "namespace": NS},
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": APP}}}
+    }))
+    .unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    let start = env.endpoints().len() - 1;
+    env.start_operator();
+    env.apply_plan(
+        "restart",
+        json!({"target": {"name": APP}, "service": APP, "rollingRestart": {"podReadyTimeoutSeconds": 1}}),
+    )
+    .await;
+    let plan = env.wait_phase("restart", Phase::Failed, LONG).await;
+    let status = plan.status.unwrap();
+    assert!(
+        status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("could not be evicted"),
+        "{:?}",
+        status.message
+    );
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True")
+    );
+    assert_ready_at_least(&env.endpoints(), start, 2);
+    assert_clean_end(&env, 2, OLD_IMAGE).await;
+    env.stop_operator().await;
+}

@@ -22,6 +22,9 @@ pub struct MaintenancePlanStatus {
     /// A finer-grained word for what is happening now, e.g. `WaitingForGreen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// When the current step began; the deadline of a waiting step counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_started_at: Option<Time>,
     /// What is happening, or why the plan stopped, in a sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -437,6 +437,19 @@ fn settle_on_blue(
     } else {
         format!("{reason}; ")
     };
+    let limit = cx.spec.blue_green.ready_timeout_seconds;
+    if !is_complete(cx.target) && outcome == Phase::Succeeded && cx.seconds_in(word) > limit as f64
+    {
+        // Green still serves; the target goes back to its original template and takes over.
+        return go_back(
+            cx,
+            saved,
+            format!(
+                "deployment {} did not finish its rollout to the new template within {limit}s",
+                cx.spec.target.name
+            ),
+        );
+    }
     if !is_complete(cx.target) {
         return Progressed::wait(
             word,

@@ -83,6 +83,20 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                 }],
             );
         }
+        if !cx.snap.pods.is_empty()
+            && cx.seconds_in("ScalingDown")
+                > cx.spec.rolling_restart.pod_ready_timeout_seconds as f64
+        {
+            let reason = format!(
+                "{} pods did not stop within {}s",
+                cx.snap.pods.len(),
+                cx.spec.rolling_restart.pod_ready_timeout_seconds
+            );
+            if back {
+                return Progressed::finish(Phase::Failed, reason);
+            }
+            return turn_back(cx, saved, reason, false);
+        }
         if !cx.snap.pods.is_empty() {
             return Progressed::wait(
                 "ScalingDown",

@@ -48,6 +48,18 @@ pub(crate) struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// How long the plan has been in `step` (zero when it is not there yet): the clock of a
+    /// waiting step's deadline.
+    pub fn seconds_in(&self, step: &str) -> f64 {
+        let status = self.snap.plan.status.as_ref();
+        match status.and_then(|s| s.step_started_at.as_ref()) {
+            Some(since) if status.and_then(|s| s.step.as_deref()) == Some(step) => {
+                super::pods::seconds_between(since.0, self.now)
+            }
+            _ => 0.0,
+        }
+    }
+
     /// The phase a plan ends in once it is back where it started: Aborted when asked to
     /// (abort or deletion), Failed when a failure sent it back.
     pub fn back_outcome(&self) -> Phase {
@@ -154,6 +166,9 @@ struct Draft {
 
 impl Draft {
     fn phase(&mut self, phase: Phase, step: &str, message: String) {
+        if self.previous.step.as_deref() != Some(step) || self.previous.phase != Some(phase) {
+            self.status.step_started_at = Some(Time(self.now));
+        }
         self.status.phase = Some(phase);
         self.status.step = Some(step.to_string());
         self.status.message = Some(message);

@@ -156,6 +156,15 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         )
         .with_progress(progress);
     }
+    if cx.seconds_in("Evicting") > timeout as f64 {
+        return Progressed::finish(
+            Phase::Failed,
+            format!(
+                "an old pod could not be evicted and replaced within {timeout}s (a PodDisruptionBudget allows no disruption, or the pod does not stop); restart halted at {done}/{total} pods"
+            ),
+        )
+        .with_progress(progress);
+    }
     if let Some(pod) = workers.iter().find(|p| pods::is_terminating(p)) {
         return Progressed::wait(
             "Evicting",
