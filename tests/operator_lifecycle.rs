@@ -266,3 +266,57 @@ async fn a_budget_that_never_allows_an_eviction_fails_the_restart_safely() {
     assert_clean_end(&env, 2, OLD_IMAGE).await;
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn plans_that_cannot_act_are_rejected_with_a_clear_message_and_touch_nothing() {
+    let mut env = Env::new().await;
+    env.deploy_app(1).await;
+    for (name, selector) in [
+        ("no-selector", json!(null)),
+        ("elsewhere", json!({"app": "other"})),
+    ] {
+        let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"selector": selector, "ports": [{"port": 8080}]}
+        }))
+        .unwrap();
+        env.services()
+            .create(&PostParams::default(), &service)
+            .await
+            .unwrap();
+    }
+    env.start_operator();
+    let cases = [
+        (
+            "a",
+            json!({"target": {"name": APP}, "service": "no-selector"}),
+            "has no selector",
+        ),
+        (
+            "b",
+            json!({"target": {"name": APP}, "service": "elsewhere"}),
+            "selects app=other",
+        ),
+        (
+            "c",
+            json!({"target": {"name": APP}, "service": "missing"}),
+            "service missing not found",
+        ),
+        (
+            "d",
+            json!({"target": {"name": APP}, "service": APP, "update": {"container": "sidecar", "image": "x"}}),
+            "has no container \"sidecar\"",
+        ),
+    ];
+    for (plan, spec, words) in cases {
+        env.apply_plan(plan, spec).await;
+        let rejected = env.wait_phase(plan, Phase::Rejected, LONG).await;
+        let message = rejected.status.unwrap().message.unwrap();
+        assert!(
+            message.contains(words) && message.contains("nothing was touched"),
+            "{plan}: {message}"
+        );
+    }
+    assert_eq!(operator_writes_to_target(&env), 0);
+    env.stop_operator().await;
+}
