@@ -7,9 +7,7 @@ mod support;
 use std::time::Duration;
 
 use cutover::api::Phase;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use serde_json::json;
 use support::{APP, Env, NS, assert_clean_end, assert_ready_at_least};
 
@@ -103,13 +101,7 @@ async fn deleting_a_running_plan_aborts_it_before_it_goes() {
 async fn a_disruption_budget_holds_the_restart_until_it_allows_more() {
     let mut env = Env::new().await;
     env.deploy_app(3).await;
-    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(env.client.clone(), NS);
-    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
-        "metadata": {"name": APP, "namespace": NS},
-        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": APP}}}
-    }))
-    .unwrap();
-    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    env.block_disruptions().await;
     let start = env.endpoints().len() - 1;
     env.start_operator();
     env.apply_plan("restart", json!({"target": {"name": APP}, "service": APP}))
@@ -133,13 +125,7 @@ async fn a_disruption_budget_holds_the_restart_until_it_allows_more() {
         0,
         "nothing restarted while the budget forbids it"
     );
-    pdbs.patch(
-        APP,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"maxUnavailable": 1}})),
-    )
-    .await
-    .unwrap();
+    env.allow_one_disruption().await;
     env.wait_phase("restart", Phase::Succeeded, LONG).await;
     assert_ready_at_least(&env.endpoints(), start, 3);
     assert_clean_end(&env, 3, OLD_IMAGE).await;
@@ -231,13 +217,7 @@ async fn an_unknown_target_is_rejected_and_touches_nothing() {
 async fn a_budget_that_never_allows_an_eviction_fails_the_restart_safely() {
     let mut env = Env::new().await;
     env.deploy_app(2).await;
-    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(env.client.clone(), NS);
-    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
-        "metadata": {"name": APP, "namespace": NS},
-        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": APP}}}
-    }))
-    .unwrap();
-    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    env.block_disruptions().await;
     let start = env.endpoints().len() - 1;
     env.start_operator();
     env.apply_plan(

@@ -10,9 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cutover::api::Phase;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use serde_json::json;
 use support::{APP, Env, NS};
 
@@ -98,22 +96,10 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
         Phase::Succeeded,
     )
     .await;
-    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(env.client.clone(), NS);
-    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
-        "metadata": {"name": APP, "namespace": NS},
-        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": APP}}}
-    }))
-    .unwrap();
-    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    env.block_disruptions().await;
     env.apply_plan("restart", base.clone()).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    pdbs.patch(
-        APP,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"maxUnavailable": 1}})),
-    )
-    .await
-    .unwrap();
+    env.allow_one_disruption().await;
     env.wait_phase("restart", Phase::Succeeded, LONG).await;
     run_plan(
         &env,

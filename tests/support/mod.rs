@@ -13,6 +13,7 @@ use cutover::rules::Catalog;
 use cutover_sim::{EndpointsRecord, SimCluster, SimOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
@@ -109,6 +110,35 @@ impl Env {
             .iter()
             .filter(|w| w.manager == "cutover")
             .count()
+    }
+
+    /// A PodDisruptionBudget over the application that allows no disruption at all.
+    pub async fn block_disruptions(&self) {
+        let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+            "metadata": {"name": APP, "namespace": NS},
+            "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": APP}}}
+        }))
+        .unwrap();
+        self.pdbs()
+            .create(&PostParams::default(), &pdb)
+            .await
+            .expect("budget created");
+    }
+
+    /// Lets the budget of `block_disruptions` allow one pod down at a time.
+    pub async fn allow_one_disruption(&self) {
+        self.pdbs()
+            .patch(
+                APP,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"maxUnavailable": 1}})),
+            )
+            .await
+            .expect("budget relaxed");
+    }
+
+    fn pdbs(&self) -> Api<PodDisruptionBudget> {
+        Api::namespaced(self.client.clone(), NS)
     }
 
     pub fn deployments(&self) -> Api<Deployment> {
