@@ -545,14 +545,7 @@ impl Store {
         f: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<Arc<Value>, ApiError> {
         let rt = self.resource_type(res)?;
-        let key = (
-            if rt.namespaced {
-                ns.to_string()
-            } else {
-                String::new()
-            },
-            name.to_string(),
-        );
+        let key = object_key(&rt, ns, name);
         let mut inner = self.lock();
         let old = inner
             .tables
@@ -680,14 +673,7 @@ impl Store {
         ctx: &WriteCtx,
     ) -> Result<Arc<Value>, ApiError> {
         let rt = self.resource_type(res)?;
-        let key = (
-            if rt.namespaced {
-                ns.to_string()
-            } else {
-                String::new()
-            },
-            name.to_string(),
-        );
+        let key = object_key(&rt, ns, name);
         let mut inner = self.lock();
         let old = inner
             .tables
@@ -1037,4 +1023,14 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
         .filter(|(k, _)| !skip(k))
         .all(|(k, _)| o.contains_key(k));
     !(ok && nk)
+}
+
+/// The key of an object in its table: cluster-scoped objects have no namespace.
+fn object_key(rt: &ResourceType, ns: &str, name: &str) -> (String, String) {
+    let ns = if rt.namespaced {
+        ns.to_string()
+    } else {
+        String::new()
+    };
+    (ns, name.to_string())
 }
