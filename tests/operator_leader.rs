@@ -5,7 +5,7 @@
 mod support;
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cutover::api::Phase;
@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::json;
-use support::{APP, Env, NS};
+use support::{APP, Env, Killed, NS};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -23,29 +23,31 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn operator(kubeconfig: &std::path::Path, name: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .args([
-            "run",
-            "--leader-election",
-            "true",
-            "--lease-duration-seconds",
-            "2",
-            "--lease-namespace",
-            NS,
-        ])
-        .args([
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--kubeconfig",
-        ])
-        .arg(kubeconfig)
-        .env("POD_NAME", name)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cutover run starts")
+fn operator(kubeconfig: &std::path::Path, name: &str, port: u16) -> Killed {
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args([
+                "run",
+                "--leader-election",
+                "true",
+                "--lease-duration-seconds",
+                "2",
+                "--lease-namespace",
+                NS,
+            ])
+            .args([
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+                "--kubeconfig",
+            ])
+            .arg(kubeconfig)
+            .env("POD_NAME", name)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cutover run starts"),
+    )
 }
 
 /// GET on the operator's HTTP port: (status code, body).
@@ -152,13 +154,13 @@ async fn only_the_leader_acts_and_a_follower_takes_over() {
     );
 
     // Kill the leader; the follower takes the Lease once it expires.
-    let (dead, mut alive) = if leader == "op-a" {
+    let (dead, alive) = if leader == "op-a" {
         (&mut a, b)
     } else {
         (&mut b, a)
     };
-    dead.kill().unwrap();
-    dead.wait().unwrap();
+    dead.0.kill().unwrap();
+    dead.0.wait().unwrap();
     env.apply_plan("second", json!({"target": {"name": APP}, "service": APP}))
         .await;
     env.wait_phase("second", Phase::Succeeded, Duration::from_secs(30))
@@ -169,8 +171,7 @@ async fn only_the_leader_acts_and_a_follower_takes_over() {
         leading(&get(follower_port, "/readyz").await),
         "the follower now leads"
     );
-    alive.kill().unwrap();
-    alive.wait().unwrap();
+    drop(alive);
     let _ = std::fs::remove_file(kubeconfig);
 }
 

@@ -4,37 +4,38 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cutover::api::Phase;
 use serde_json::json;
-use support::{APP, Env, assert_clean_end, assert_ready_at_least};
+use support::{APP, Env, Killed, assert_clean_end, assert_ready_at_least};
 
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
 
-fn operator(kubeconfig: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .args([
-            "run",
-            "--leader-election",
-            "false",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--kubeconfig",
-        ])
-        .arg(kubeconfig)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cutover run starts")
+fn operator(kubeconfig: &std::path::Path) -> Killed {
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args([
+                "run",
+                "--leader-election",
+                "false",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--kubeconfig",
+            ])
+            .arg(kubeconfig)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cutover run starts"),
+    )
 }
 
-fn kill(mut child: Child) {
+fn kill(child: Killed) {
     // SIGKILL: no chance to clean up.
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
 
 /// Runs a plan with the operator killed right after its `kill_after`-th write; returns how

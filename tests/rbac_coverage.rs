@@ -6,18 +6,18 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cutover::api::Phase;
 use kube::api::PostParams;
 use serde_json::json;
-use support::{APP, Env, NS};
+use support::{APP, Env, Killed, NS};
 
 const TOKEN: &str = "cutover-operator";
 const LONG: Duration = Duration::from_secs(30);
 
-fn operator(env: &Env) -> (Child, std::path::PathBuf) {
+fn operator(env: &Env) -> (Killed, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!(
         "cutover-rbac-{}-{}.kubeconfig",
         std::process::id(),
@@ -28,27 +28,29 @@ fn operator(env: &Env) -> (Child, std::path::PathBuf) {
         env.sim.url()
     );
     std::fs::write(&path, kubeconfig).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_cutover"))
-        .args([
-            "run",
-            "--leader-election",
-            "true",
-            "--lease-namespace",
-            NS,
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--catalog-configmap",
-            &format!("{NS}/fixpacks"),
-            "--kubeconfig",
-        ])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args([
+                "run",
+                "--leader-election",
+                "true",
+                "--lease-namespace",
+                NS,
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--catalog-configmap",
+                &format!("{NS}/fixpacks"),
+                "--kubeconfig",
+            ])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     (child, path)
 }
 
@@ -77,7 +79,7 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
         .create(&PostParams::default(), &preview)
         .await
         .unwrap();
-    let (mut child, kubeconfig) = operator(&env);
+    let (child, kubeconfig) = operator(&env);
 
     // A paced rollout, a plain restart held by a disruption budget for a moment, a BlueGreen
     // cutover with a preview Service, a full restart, and a deleted plan.
@@ -121,8 +123,7 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     env.wait_phase("deleted", Phase::Pending, LONG).await;
     env.delete_plan("deleted").await;
     env.wait_gone("deleted", LONG).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     let _ = std::fs::remove_file(kubeconfig);
 
     let used: BTreeSet<(String, String, String)> = env

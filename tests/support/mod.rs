@@ -396,3 +396,13 @@ pub fn survivors(records: &[EndpointsRecord], at: usize) -> Vec<String> {
         .filter(|n| before.contains(&n))
         .collect()
 }
+
+/// A child process that is killed when dropped, so that a failing test leaves none behind.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
