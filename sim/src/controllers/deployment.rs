@@ -3,7 +3,10 @@
 //! Recreate, pausing, revisions, history cleanup, and the status with its Progressing and
 //! Available conditions (including progressDeadlineSeconds).
 
-use super::{Reconciler, WorkKey, condition, owner_name, pod_available, pod_ready, set_condition};
+use super::{
+    Reconciler, WorkKey, condition, owner_name, pod_available, pod_ready, set_condition,
+    update_status,
+};
 use crate::resources::{ResKey, keys};
 use crate::store::{DeleteOpts, Part, Store, StoreEvent, WriteCtx};
 use crate::util::{self, now_ts};
@@ -531,20 +534,7 @@ impl Reconciler for DeploymentController {
                 }
             }
         }
-        if d.get("status") != Some(&status) {
-            let _ = store.modify(
-                &keys::DEPLOYMENTS,
-                &key.0,
-                &key.1,
-                Part::Status,
-                &WriteCtx::controller(MANAGER, "status"),
-                |cur| {
-                    let mut new = cur.clone();
-                    new["status"] = status;
-                    Ok(new)
-                },
-            );
-        }
+        update_status(store, &keys::DEPLOYMENTS, key, &d, status, MANAGER);
         if !new_name.is_empty()
             && let Some(rev) = new_info.map(|i| revision(&i.rs))
             && util::annotation(&d, REVISION) != Some(rev.to_string().as_str())

@@ -4,9 +4,9 @@
 //! in the pod template).
 
 use super::replicaset::pod_from_template;
-use super::{Reconciler, WorkKey, owner_name, pod_ready, set_condition};
+use super::{Reconciler, WorkKey, owner_name, pod_ready, set_condition, update_status};
 use crate::resources::{ResKey, keys};
-use crate::store::{DeleteOpts, Part, Store, StoreEvent, WriteCtx};
+use crate::store::{DeleteOpts, Store, StoreEvent, WriteCtx};
 use crate::util::{self, now_ts};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -134,20 +134,7 @@ impl Reconciler for JobController {
         status["succeeded"] = json!(succeeded);
         status["failed"] = json!(failed);
         status["ready"] = json!(active.iter().filter(|p| pod_ready(p)).count());
-        if job.get("status") != Some(&status) {
-            let _ = store.modify(
-                &keys::JOBS,
-                &key.0,
-                &key.1,
-                Part::Status,
-                &WriteCtx::controller(MANAGER, "status"),
-                |cur| {
-                    let mut new = cur.clone();
-                    new["status"] = status;
-                    Ok(new)
-                },
-            );
-        }
+        update_status(store, &keys::JOBS, key, &job, status, MANAGER);
         None
     }
 }

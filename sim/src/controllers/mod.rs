@@ -234,3 +234,30 @@ pub fn record_event(
         tracing::debug!(error = %e, "recording an event failed");
     }
 }
+
+/// Writes `status` as the status of `obj` (a `res` at `key`) by `manager`, unless it already
+/// is: a controller's status write that changes nothing would only wake every watcher.
+pub fn update_status(
+    store: &Store,
+    res: &ResKey,
+    key: &(String, String),
+    obj: &Value,
+    status: Value,
+    manager: &str,
+) {
+    if obj.get("status") == Some(&status) {
+        return;
+    }
+    let _ = store.modify(
+        res,
+        &key.0,
+        &key.1,
+        crate::store::Part::Status,
+        &crate::store::WriteCtx::controller(manager, "status"),
+        |cur| {
+            let mut new = cur.clone();
+            new["status"] = status;
+            Ok(new)
+        },
+    );
+}

@@ -2,9 +2,9 @@
 //! disruptionsAllowed, expectedPods and the DisruptionAllowed condition, from the live pods.
 
 use super::eviction::budget;
-use super::{Reconciler, WorkKey, set_condition};
+use super::{Reconciler, WorkKey, set_condition, update_status};
 use crate::resources::{ResKey, keys};
-use crate::store::{Part, Store, StoreEvent, WriteCtx};
+use crate::store::{Store, StoreEvent};
 use crate::util;
 use serde_json::json;
 use std::time::Duration;
@@ -59,20 +59,14 @@ impl Reconciler for PdbController {
                 None,
             );
         }
-        if pdb.get("status") != Some(&status) {
-            let _ = store.modify(
-                &keys::PDBS,
-                &key.0,
-                &key.1,
-                Part::Status,
-                &WriteCtx::controller("disruption-controller", "status"),
-                |cur| {
-                    let mut new = cur.clone();
-                    new["status"] = status;
-                    Ok(new)
-                },
-            );
-        }
+        update_status(
+            store,
+            &keys::PDBS,
+            key,
+            &pdb,
+            status,
+            "disruption-controller",
+        );
         None
     }
 }

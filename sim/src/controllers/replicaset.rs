@@ -2,9 +2,9 @@
 //! controller reference), deletes surplus pods (not-ready and newest first), and writes the
 //! status (replicas, ready, available after minReadySeconds, observedGeneration).
 
-use super::{Reconciler, WorkKey, owner_name, pod_available, pod_ready};
+use super::{Reconciler, WorkKey, owner_name, pod_available, pod_ready, update_status};
 use crate::resources::{ResKey, keys};
-use crate::store::{DeleteOpts, Part, Store, StoreEvent, WriteCtx};
+use crate::store::{DeleteOpts, Store, StoreEvent, WriteCtx};
 use crate::util;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -125,20 +125,7 @@ impl Reconciler for ReplicaSetController {
             "availableReplicas": available,
             "observedGeneration": util::i64_at(&rs, "/metadata/generation").unwrap_or(1),
         });
-        if rs.get("status") != Some(&status) {
-            let _ = store.modify(
-                &keys::REPLICASETS,
-                &key.0,
-                &key.1,
-                Part::Status,
-                &WriteCtx::controller(MANAGER, "status"),
-                |cur| {
-                    let mut new = cur.clone();
-                    new["status"] = status;
-                    Ok(new)
-                },
-            );
-        }
+        update_status(store, &keys::REPLICASETS, key, &rs, status, MANAGER);
         requeue
     }
 }
