@@ -363,8 +363,8 @@ impl SimCluster {
             .collect()
     }
 
-    /// Creates or replaces an object directly in the store (server-side apply by `manager`),
-    /// e.g. to seed a test. The type comes from the object's apiVersion and kind.
+    /// Creates or replaces an object directly in the store (a forced server-side apply by
+    /// `manager`), e.g. to seed a test. The type comes from the object's apiVersion and kind.
     pub fn apply(&self, obj: Value, manager: &str) -> Result<Value, ApiError> {
         let av = obj
             .get("apiVersion")
@@ -402,10 +402,10 @@ impl SimCluster {
         let out = if self.store.get(&res, &ns, &name).is_some() {
             self.store
                 .modify(&res, &ns, &name, Part::Main, &ctx, |cur| {
-                    Ok(patch::apply(Some(cur), &obj, manager, None))
+                    patch::apply(Some(cur), &obj, manager, None, true)
                 })?
         } else {
-            let mut o = patch::apply(None, &obj, manager, None);
+            let mut o = patch::apply(None, &obj, manager, None, true)?;
             if rt.namespaced {
                 util::meta_mut(&mut o).insert("namespace".into(), ns.clone().into());
             }

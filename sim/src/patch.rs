@@ -1,7 +1,8 @@
 //! The patch formats of the API: JSON merge patch (RFC 7386), JSON patch (RFC 6902),
 //! strategic merge patch (with the keyed lists of the core types) and an approximation of
-//! server-side apply (keyed merge plus removal of fields a manager stopped applying, no
-//! conflict detection). Pure functions over JSON values; no store access.
+//! server-side apply (keyed merge plus removal of fields a manager stopped applying; atomic
+//! fields such as a Service's `spec.selector` replaced whole, with conflicts detected on them
+//! only). Pure functions over JSON values; no store access.
 
 use crate::error::ApiError;
 use crate::managed;
@@ -233,26 +234,64 @@ fn strip_directives(v: &Value) -> Value {
 
 /// Server-side apply of `applied` by `manager` onto `current` (None: the object is new).
 /// Fields the manager applied before but no longer applies are removed unless another manager
-/// also set them; the applied fields are merged in (keyed lists item by item); the manager's
-/// `Apply` entry in managedFields is replaced. `subresource` is `Some("status")` for status.
+/// also set them; the applied fields are merged in (keyed lists item by item, atomic fields of
+/// the kind replaced whole); the manager's `Apply` entry in managedFields is replaced.
+/// `subresource` is `Some("status")` for status.
+///
+/// An atomic field (see [`managed::atomic_paths`]) that the apply would change while another
+/// manager owns it is a conflict: a 409 unless `force`, in which case the other managers lose
+/// it. Other fields are merged without conflict detection.
 pub fn apply(
     current: Option<&Value>,
     applied: &Value,
     manager: &str,
     subresource: Option<&str>,
-) -> Value {
-    let new_owned = managed::fields_of(applied);
+    force: bool,
+) -> Result<Value, ApiError> {
+    let kind_source = match current {
+        Some(cur) if applied.get("kind").is_none() => cur,
+        _ => applied,
+    };
+    let atomic = managed::atomic_paths(kind_source);
+    let mut new_owned = managed::fields_of(applied);
+    managed::collapse_atomic(&mut new_owned, atomic);
     let mut out = current
         .cloned()
         .unwrap_or_else(|| Value::Object(Map::new()));
-    if let Some(cur) = current
-        && let Some(prev) = managed::owned_by(cur, manager, "Apply", subresource)
-    {
-        let others = managed::owned_by_others(cur, manager);
-        let others: Vec<&Value> = others.iter().collect();
-        remove_released(&mut out, &prev, Some(&new_owned), &others);
+    if let Some(cur) = current {
+        let mut conflicts = Vec::new();
+        let mut taken = Vec::new();
+        for &path in atomic {
+            let ptr = managed::value_pointer(path);
+            let Some(want) = applied.pointer(&ptr).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            if cur.pointer(&ptr) == Some(want) {
+                continue;
+            }
+            let owners = managed::owners_of(cur, path, manager);
+            if !owners.is_empty() {
+                taken.push(path);
+                conflicts.extend(
+                    owners
+                        .into_iter()
+                        .map(|o| (o, format!(".{}", path.join(".")))),
+                );
+            }
+        }
+        if !conflicts.is_empty() && !force {
+            return Err(apply_conflict(cur, &conflicts));
+        }
+        if let Some(prev) = managed::owned_by(cur, manager, "Apply", subresource) {
+            let others = managed::owned_by_others(cur, manager);
+            let others: Vec<&Value> = others.iter().collect();
+            remove_released(&mut out, &prev, Some(&new_owned), &others);
+        }
+        for path in taken {
+            managed::disown(&mut out, path, manager);
+        }
     }
-    apply_merge(&mut out, applied);
+    apply_merge(&mut out, applied, atomic);
     let api_version = applied
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -266,7 +305,39 @@ pub fn apply(
         subresource,
         new_owned,
     );
-    out
+    Ok(out)
+}
+
+/// The 409 of an apply that conflicts with other managers, worded as the API server words it.
+fn apply_conflict(obj: &Value, conflicts: &[((String, String), String)]) -> ApiError {
+    let n = conflicts.len();
+    let message = if n == 1 {
+        let ((m, av), field) = &conflicts[0];
+        format!("Apply failed with 1 conflict: conflict with \"{m}\" using {av}: {field}")
+    } else {
+        let lines: Vec<String> = conflicts
+            .iter()
+            .map(|((m, av), field)| format!("conflict with \"{m}\" using {av}: {field}"))
+            .collect();
+        format!("Apply failed with {n} conflicts: {}", lines.join("\n"))
+    };
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|((m, av), field)| {
+            serde_json::json!({
+                "reason": "FieldManagerConflict",
+                "message": format!("conflict with \"{m}\" using {av}"),
+                "field": field,
+            })
+        })
+        .collect();
+    let mut e = ApiError::new(409, "Conflict", message);
+    e.details = Some(serde_json::json!({
+        "name": crate::util::name(obj),
+        "kind": obj.get("kind").cloned().unwrap_or(Value::Null),
+        "causes": causes,
+    }));
+    e
 }
 
 fn remove_released(target: &mut Value, prev: &Value, keep: Option<&Value>, others: &[&Value]) {
@@ -305,7 +376,8 @@ fn remove_released(target: &mut Value, prev: &Value, keep: Option<&Value>, other
     }
 }
 
-fn apply_merge(target: &mut Value, applied: &Value) {
+/// Merges `applied` into `target`; `atomic` holds the atomic field paths relative to here.
+fn apply_merge(target: &mut Value, applied: &Value, atomic: &[&[&str]]) {
     let Some(am) = applied.as_object() else {
         *target = applied.clone();
         return;
@@ -318,10 +390,20 @@ fn apply_merge(target: &mut Value, applied: &Value) {
         if av.is_null() {
             continue;
         }
+        let below: Vec<&[&str]> = atomic
+            .iter()
+            .filter_map(|p| p.split_first())
+            .filter(|(first, _)| **first == k.as_str())
+            .map(|(_, rest)| rest)
+            .collect();
+        if below.iter().any(|rest| rest.is_empty()) {
+            tm.insert(k.clone(), av.clone());
+            continue;
+        }
         match av {
             Value::Object(_) => {
                 let entry = tm.entry(k.clone()).or_insert(Value::Null);
-                apply_merge(entry, av);
+                apply_merge(entry, av, &below);
             }
             Value::Array(items) => match list_key(k, items) {
                 Some(key) => {
@@ -334,7 +416,7 @@ fn apply_merge(target: &mut Value, applied: &Value) {
                     let list = entry.as_array_mut().expect("made an array");
                     for it in items {
                         match list.iter_mut().find(|c| c.get(key) == it.get(key)) {
-                            Some(c) => apply_merge(c, it),
+                            Some(c) => apply_merge(c, it, &[]),
                             None => list.push(it.clone()),
                         }
                     }
@@ -391,9 +473,9 @@ mod tests {
     #[test]
     fn apply_removes_fields_the_manager_no_longer_applies() {
         let first = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1", "b": "2"}}, "data": {"x": "1"}});
-        let obj = apply(None, &first, "me", None);
+        let obj = apply(None, &first, "me", None, false).unwrap();
         let second = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"y": "2"}});
-        let obj = apply(Some(&obj), &second, "me", None);
+        let obj = apply(Some(&obj), &second, "me", None, false).unwrap();
         assert_eq!(obj["metadata"]["labels"], json!({"a": "1"}));
         assert_eq!(obj["data"], json!({"y": "2"}));
         // Another manager's field survives.
@@ -408,7 +490,141 @@ mod tests {
             json!({"f:data": {"f:z": {}}}),
         );
         let third = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
-        let out = apply(Some(&shared), &third, "me", None);
+        let out = apply(Some(&shared), &third, "me", None, false).unwrap();
         assert_eq!(out["data"], json!({"z": "3"}));
+    }
+
+    fn service(selector: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default"},
+            "spec": {"selector": selector, "ports": [{"port": 80}]}})
+    }
+
+    /// A Service applied by "gitops", then its selector changed by "operator" through an update.
+    fn pinned_service() -> Value {
+        let obj = apply(None, &service(json!({"app": "x"})), "gitops", None, false).unwrap();
+        let mut pinned = obj.clone();
+        pinned["spec"]["selector"]["pod-template-hash"] = json!("h");
+        let fields = managed::changed_fields(&obj, &pinned);
+        assert_eq!(fields, json!({"f:spec": {"f:selector": {}}}));
+        managed::record(&mut pinned, "operator", "Update", "v1", None, fields);
+        pinned
+    }
+
+    fn owners(obj: &Value) -> Vec<String> {
+        obj["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["fieldsV1"].pointer("/f:spec/f:selector").is_some())
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["manager"].as_str().unwrap(),
+                    e["operation"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forced_apply_replaces_an_atomic_selector_and_takes_it_over() {
+        let pinned = pinned_service();
+        let out = apply(
+            Some(&pinned),
+            &service(json!({"app": "x"})),
+            "gitops",
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(out["spec"]["selector"], json!({"app": "x"}));
+        assert_eq!(owners(&out), vec!["gitops/Apply"]);
+        // The operator's entry owned nothing else, so it is gone.
+        assert!(
+            !out["metadata"]["managedFields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["manager"] == "operator")
+        );
+        // A manager that never applied before takes the selector over the same way.
+        let out = apply(
+            Some(&pinned),
+            &service(json!({"app": "y"})),
+            "other",
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(out["spec"]["selector"], json!({"app": "y"}));
+        assert_eq!(owners(&out), vec!["other/Apply"]);
+    }
+
+    #[test]
+    fn unforced_apply_of_a_different_atomic_selector_conflicts() {
+        let pinned = pinned_service();
+        let e = apply(
+            Some(&pinned),
+            &service(json!({"app": "x"})),
+            "gitops",
+            None,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
+        assert_eq!(
+            e.message,
+            "Apply failed with 1 conflict: conflict with \"operator\" using v1: .spec.selector"
+        );
+        assert_eq!(e.details.unwrap()["causes"][0]["field"], ".spec.selector");
+        // Applying the value the selector already has is no conflict: the owners share it.
+        let same = service(json!({"app": "x", "pod-template-hash": "h"}));
+        let out = apply(Some(&pinned), &same, "gitops", None, false).unwrap();
+        assert_eq!(out["spec"]["selector"], same["spec"]["selector"]);
+        assert_eq!(owners(&out), vec!["operator/Update", "gitops/Apply"]);
+        // Without the kind in the applied object, the stored object's kind decides.
+        let mut bare = service(json!({"app": "x"}));
+        bare.as_object_mut().unwrap().remove("kind");
+        assert!(apply(Some(&pinned), &bare, "gitops", None, false).is_err());
+    }
+
+    #[test]
+    fn label_selectors_of_workloads_are_atomic_and_other_maps_are_not() {
+        let d = |sel: Value| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"a": "1"}},
+                "spec": {"selector": sel}})
+        };
+        let obj = apply(
+            None,
+            &d(json!({"matchLabels": {"app": "x", "tier": "web"}})),
+            "m",
+            None,
+            false,
+        )
+        .unwrap();
+        let mut other = obj.clone();
+        other["metadata"]["labels"]["b"] = json!("2");
+        managed::record(
+            &mut other,
+            "n",
+            "Update",
+            "apps/v1",
+            None,
+            json!({"f:metadata": {"f:labels": {"f:b": {}}}}),
+        );
+        let out = apply(
+            Some(&other),
+            &d(json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]})),
+            "m",
+            None,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            out["spec"]["selector"],
+            json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]})
+        );
+        // Labels stay a granular map: the other manager's label is kept.
+        assert_eq!(out["metadata"]["labels"], json!({"a": "1", "b": "2"}));
     }
 }

@@ -1,5 +1,6 @@
 //! The kube client against the simulated API server: CRUD on several kinds, selectors,
-//! conflicts, every patch type, status subresource semantics, finalizers and watches.
+//! conflicts, every patch type (with atomic fields in server-side apply), status subresource
+//! semantics, finalizers and watches.
 
 mod common;
 
@@ -273,6 +274,82 @@ async fn every_patch_type() {
         .await
         .unwrap();
     assert_eq!(c.data.unwrap()["x"], "1");
+}
+
+#[tokio::test]
+async fn apply_treats_a_service_selector_as_atomic() {
+    let sim = bare().await;
+    let svcs: Api<Service> = Api::default_namespaced(sim.client().unwrap());
+    let applied = |selector: serde_json::Value| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"selector": selector, "ports": [{"port": 80}]}})
+    };
+    let gitops = PatchParams::apply("gitops");
+    svcs.patch(
+        "web",
+        &gitops,
+        &Patch::Apply(&applied(json!({"app": "web"}))),
+    )
+    .await
+    .unwrap();
+    // Another manager pins the selector with an update.
+    let pin = json!({"spec": {"selector": {"pod-template-hash": "h"}}});
+    let operator = PatchParams {
+        field_manager: Some("operator".into()),
+        ..PatchParams::default()
+    };
+    let s = svcs
+        .patch("web", &operator, &Patch::Merge(&pin))
+        .await
+        .unwrap();
+    assert_eq!(s.spec.unwrap().selector.unwrap().len(), 2);
+    // Applying the old selector again conflicts with the manager that changed it...
+    let err = svcs
+        .patch(
+            "web",
+            &gitops,
+            &Patch::Apply(&applied(json!({"app": "web"}))),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(e) => {
+            assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
+            assert!(
+                e.message.contains(r#"conflict with "operator""#),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains(".spec.selector"), "{}", e.message);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // ...and forced, it replaces the whole map and takes it over.
+    let s = svcs
+        .patch(
+            "web",
+            &gitops.clone().force(),
+            &Patch::Apply(&applied(json!({"app": "web"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(s.spec.unwrap().selector).unwrap(),
+        json!({"app": "web"})
+    );
+    let owners: Vec<_> = s
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter(|m| {
+            m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.pointer("/f:spec/f:selector").is_some())
+        })
+        .map(|m| (m.manager.unwrap(), m.operation.unwrap()))
+        .collect();
+    assert_eq!(owners, vec![("gitops".to_string(), "Apply".to_string())]);
 }
 
 /// JSON patch operations, parsed through the kube re-export.

@@ -1,6 +1,8 @@
 //! The simulated controllers: Deployment rollouts (RollingUpdate, Recreate, paused, progress
-//! deadline), ReplicaSets, the kubelet's behaviours, endpoints, eviction with budgets,
-//! garbage collection and Jobs — checked on the recorded history where it matters.
+//! deadline), ReplicaSets claimed by selector (adopted, released, recognised by template) and
+//! the scaling of paused Deployments, ReplicaSets, the kubelet's behaviours, endpoints,
+//! eviction with budgets, garbage collection and Jobs — checked on the recorded history where
+//! it matters.
 
 mod common;
 
@@ -330,6 +332,400 @@ async fn progress_deadline_is_reported() {
             .then_some(())
     })
     .await;
+}
+
+/// A ReplicaSet made outside the Deployment controller: `template` with the
+/// pod-template-hash label `hash` added, `replicas`, optional controller owner reference.
+fn foreign_rs(
+    name: &str,
+    template: &Value,
+    hash: &str,
+    replicas: i64,
+    owner: Option<Value>,
+) -> ReplicaSet {
+    let mut template = template.clone();
+    template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let labels = template["metadata"]["labels"].clone();
+    let mut rs = json!({
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": template},
+    });
+    if let Some(owner) = owner {
+        rs["metadata"]["ownerReferences"] = json!([owner]);
+    }
+    serde_json::from_value(rs).unwrap()
+}
+
+/// The uid of the controller of a ReplicaSet, if any.
+fn rs_controller(sim: &cutover_sim::SimCluster, name: &str) -> Option<String> {
+    let rs = sim.get(&keys::REPLICASETS, "default", name)?;
+    rs["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .map(|r| r["uid"].as_str().unwrap().to_string())
+}
+
+fn rs_replicas(sim: &cutover_sim::SimCluster, name: &str) -> Option<i64> {
+    sim.get(&keys::REPLICASETS, "default", name)?["spec"]["replicas"].as_i64()
+}
+
+#[tokio::test]
+async fn replicasets_are_adopted_and_released_by_selector() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::default_namespaced(client.clone());
+    let d = deployment("web", 2, json!({}), json!({}));
+    let template = serde_json::to_value(&d.spec.as_ref().unwrap().template).unwrap();
+    // An orphan with the Deployment's template (and another hash), made before the Deployment.
+    rss.create(
+        &PostParams::default(),
+        &foreign_rs("web-manual", &template, "manual", 2, None),
+    )
+    .await
+    .unwrap();
+    // A matching ReplicaSet controlled by something else.
+    let cm: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap();
+    let cm = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let cm_uid = cm.metadata.uid.clone().unwrap();
+    let owner = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": cm_uid, "controller": true});
+    let mut other = template.clone();
+    other["spec"]["containers"][0]["image"] = json!("img:other");
+    rss.create(
+        &PostParams::default(),
+        &foreign_rs("web-other", &other, "other", 0, Some(owner)),
+    )
+    .await
+    .unwrap();
+    let d = deps.create(&PostParams::default(), &d).await.unwrap();
+    let uid = d.metadata.uid.unwrap();
+
+    // Adopted, and recognised as the new ReplicaSet: no other one is made.
+    let done = wait_for("the rollout on the adopted ReplicaSet", T, || {
+        rollout_done(&sim, "web", 2)
+    })
+    .await;
+    assert_eq!(
+        rs_controller(&sim, "web-manual").as_deref(),
+        Some(uid.as_str())
+    );
+    let owner_ref = sim
+        .get(&keys::REPLICASETS, "default", "web-manual")
+        .unwrap()["metadata"]["ownerReferences"][0]
+        .clone();
+    assert_eq!(owner_ref["kind"], "Deployment");
+    assert_eq!(owner_ref["blockOwnerDeletion"], true);
+    assert_eq!(sim.list(&keys::REPLICASETS, Some("default")).len(), 2);
+    assert!(
+        done["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["reason"] == "NewReplicaSetAvailable"
+                && c["message"].as_str().unwrap().contains("web-manual")),
+        "{done}"
+    );
+    assert_eq!(
+        rs_controller(&sim, "web-other").as_deref(),
+        Some(cm_uid.as_str())
+    );
+
+    // Relabelled out of the selector: released, and the Deployment makes its own.
+    let relabel = |app: &str| json!({"metadata": {"labels": {"app": app}}});
+    rss.patch(
+        "web-manual",
+        &PatchParams::default(),
+        &Patch::Merge(&relabel("elsewhere")),
+    )
+    .await
+    .unwrap();
+    let own = wait_for(
+        "release and a ReplicaSet of the Deployment's own",
+        T,
+        || {
+            if rs_controller(&sim, "web-manual").is_some() {
+                return None;
+            }
+            sim.list(&keys::REPLICASETS, Some("default"))
+                .into_iter()
+                .find(|rs| rs["metadata"]["ownerReferences"][0]["uid"] == uid.as_str())
+                .filter(|rs| rs["spec"]["replicas"] == 2)
+        },
+    )
+    .await;
+    let own = own["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(own.starts_with("web-") && own != "web-manual");
+    assert!(
+        sim.get(&keys::REPLICASETS, "default", "web-manual")
+            .unwrap()["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(|refs| refs.is_empty())
+    );
+
+    // Relabelled back: adopted again; being the oldest with the template it is the new
+    // ReplicaSet, and the Deployment's own is scaled down.
+    rss.patch(
+        "web-manual",
+        &PatchParams::default(),
+        &Patch::Merge(&relabel("web")),
+    )
+    .await
+    .unwrap();
+    wait_for("re-adoption", T, || {
+        (rs_controller(&sim, "web-manual").as_deref() == Some(uid.as_str())
+            && rs_replicas(&sim, &own) == Some(0)
+            && rs_replicas(&sim, "web-manual") == Some(2))
+        .then_some(())
+    })
+    .await;
+    wait_for("a complete rollout", T, || rollout_done(&sim, "web", 2)).await;
+    assert_eq!(
+        rs_controller(&sim, "web-other").as_deref(),
+        Some(cm_uid.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_name_clash_bumps_the_collision_count() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let d = deployment("c", 1, json!({}), json!({}));
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    wait_for("the first rollout", T, || rollout_done(&sim, "c", 1)).await;
+    let first = sim.list(&keys::REPLICASETS, Some("default"))[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Orphan the ReplicaSet, move it out of the selector, and make the Deployment again.
+    deps.delete("c", &DeleteParams::orphan()).await.unwrap();
+    wait_for("the Deployment gone", T, || {
+        sim.get(&keys::DEPLOYMENTS, "default", "c")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let relabel = json!({"metadata": {"labels": {"app": "gone"}}});
+    rss.patch(&first, &PatchParams::default(), &Patch::Merge(&relabel))
+        .await
+        .unwrap();
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    let done = wait_for("the rollout with a new name", T, || {
+        rollout_done(&sim, "c", 1)
+    })
+    .await;
+    assert_eq!(done["status"]["collisionCount"], 1);
+    let names: Vec<String> = sim
+        .list(&keys::REPLICASETS, Some("default"))
+        .iter()
+        .map(|rs| rs["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("c-")));
+    assert!(rs_controller(&sim, &first).is_none());
+}
+
+/// Pauses `name`, changes its template (labels `v: 2`, pod annotations `pod_annotations`) and
+/// returns the new template as stored.
+async fn pause_with_new_template(
+    sim: &cutover_sim::SimCluster,
+    deps: &Api<Deployment>,
+    name: &str,
+    pod_annotations: Value,
+) -> Value {
+    let patch = json!({"spec": {"paused": true, "template": {"metadata": {"labels": {"v": "2"}, "annotations": pod_annotations}}}});
+    deps.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let d = wait_for("the paused status", T, || {
+        let d = sim.get(&keys::DEPLOYMENTS, "default", name)?;
+        (d["status"]["observedGeneration"] == d["metadata"]["generation"]).then_some(d)
+    })
+    .await;
+    d["spec"]["template"].clone()
+}
+
+#[tokio::test]
+async fn paused_deployment_hands_over_to_an_adopted_replicaset() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let strategy =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
+    deps.create(
+        &PostParams::default(),
+        &deployment("p", 2, strategy, json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("the first rollout", T, || rollout_done(&sim, "p", 2)).await;
+    let first = sim.list(&keys::REPLICASETS, Some("default"))[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let template = pause_with_new_template(
+        &sim,
+        &deps,
+        "p",
+        json!({"sim.cutover.dev/ready-after-ms": "1000"}),
+    )
+    .await;
+    assert_eq!(
+        sim.list(&keys::REPLICASETS, Some("default")).len(),
+        1,
+        "paused: no new ReplicaSet"
+    );
+
+    // A ReplicaSet for the new template, made by someone else, becomes the new one: the old
+    // one gives up what exceeds replicas + maxSurge, then everything once the new is saturated.
+    rss.create(
+        &PostParams::default(),
+        &foreign_rs("p-green", &template, "green", 2, None),
+    )
+    .await
+    .unwrap();
+    wait_for(
+        "the old ReplicaSet at 1 while the new is unavailable",
+        T,
+        || {
+            (rs_replicas(&sim, &first) == Some(1) && rs_replicas(&sim, "p-green") == Some(2))
+                .then_some(())
+        },
+    )
+    .await;
+    let d = wait_for(
+        "the old ReplicaSet at 0 once the new is saturated",
+        T,
+        || {
+            let d = sim.get(&keys::DEPLOYMENTS, "default", "p")?;
+            (rs_replicas(&sim, &first) == Some(0)
+                && d["status"]["updatedReplicas"] == 2
+                && d["status"]["availableReplicas"] == 2)
+                .then_some(d)
+        },
+    )
+    .await;
+    assert!(
+        d["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["reason"] == "DeploymentPaused")
+    );
+    assert_eq!(rs_replicas(&sim, "p-green"), Some(2));
+    assert_eq!(sim.list(&keys::REPLICASETS, Some("default")).len(), 2);
+
+    // Resumed: the adopted ReplicaSet stays the new one.
+    deps.patch(
+        "p",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"paused": false}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the rollout after resuming, at revision 2", T, || {
+        rollout_done(&sim, "p", 2).filter(|d| {
+            d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+                && d["status"]["conditions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| {
+                        c["reason"] == "NewReplicaSetAvailable"
+                            && c["message"].as_str().unwrap().contains("p-green")
+                    })
+        })
+    })
+    .await;
+    assert_eq!(sim.list(&keys::REPLICASETS, Some("default")).len(), 2);
+}
+
+#[tokio::test]
+async fn paused_deployment_scales_the_largest_active_replicaset() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let strategy =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
+    deps.create(
+        &PostParams::default(),
+        &deployment("s", 2, strategy, json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("the first rollout", T, || rollout_done(&sim, "s", 2)).await;
+    let first = sim.list(&keys::REPLICASETS, Some("default"))[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The new template's pods never become Ready: the new ReplicaSet is never saturated.
+    let template = pause_with_new_template(
+        &sim,
+        &deps,
+        "s",
+        json!({"sim.cutover.dev/ready-after-ms": "never"}),
+    )
+    .await;
+    rss.create(
+        &PostParams::default(),
+        &foreign_rs("s-green", &template, "green", 2, None),
+    )
+    .await
+    .unwrap();
+    let sizes = |old: i64, new: i64| {
+        let sim = &sim;
+        let first = first.clone();
+        move || {
+            (rs_replicas(sim, &first) == Some(old) && rs_replicas(sim, "s-green") == Some(new))
+                .then_some(())
+        }
+    };
+    // 2 + 2 active, allowed 2 + 1: the larger (the older of equals) gives one up.
+    wait_for("old 1, new 2", T, sizes(1, 2)).await;
+    let scale_to = |n: i64| {
+        let deps = deps.clone();
+        async move {
+            deps.patch(
+                "s",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": {"replicas": n}})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    // Up to 4: allowed 5, 3 active, the largest takes 2.
+    scale_to(4).await;
+    wait_for("old 1, new 4", T, sizes(1, 4)).await;
+    // Down to 1: allowed 2, 5 active, the largest gives 3 up.
+    scale_to(1).await;
+    wait_for("old 1, new 1", T, sizes(1, 1)).await;
+    // Up to 2: allowed 3, 2 active; equals, so the newer takes it.
+    scale_to(2).await;
+    wait_for("old 1, new 2 again", T, sizes(1, 2)).await;
+    // Down to 0: nothing is allowed; the largest drops to 0, then the single active one.
+    scale_to(0).await;
+    wait_for("old 0, new 0", T, sizes(0, 0)).await;
+    // Up to 3 with nothing active: the new ReplicaSet takes it all.
+    scale_to(3).await;
+    wait_for("old 0, new 3", T, sizes(0, 3)).await;
+    let d = wait_for("the status", T, || {
+        let d = sim.get(&keys::DEPLOYMENTS, "default", "s")?;
+        (d["status"]["replicas"] == 3 && d["status"]["updatedReplicas"] == 3).then_some(d)
+    })
+    .await;
+    assert!(d["status"].get("availableReplicas").is_none(), "{d}");
+    assert_eq!(
+        sim.list(&keys::REPLICASETS, Some("default")).len(),
+        2,
+        "paused: no new ReplicaSet"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
-//! The Deployment controller: one ReplicaSet per pod template (`<name>-<pod-template-hash>`),
-//! rolling updates bounded by maxSurge/maxUnavailable (counted from the pods themselves),
-//! Recreate, pausing, revisions, history cleanup, and the status with its Progressing and
+//! The Deployment controller: ReplicaSets claimed by label selector (orphans adopted, owned
+//! ones that stop matching released), the new ReplicaSet found by pod template (ignoring
+//! pod-template-hash) and otherwise created as `<name>-<pod-template-hash>` (with
+//! `status.collisionCount` on a name clash), rolling updates bounded by
+//! maxSurge/maxUnavailable (counted from the pods themselves), Recreate, the scaling of a
+//! paused Deployment, revisions, history cleanup, and the status with its Progressing and
 //! Available conditions (including progressDeadlineSeconds).
 
 use super::{
@@ -8,9 +11,11 @@ use super::{
     update_status,
 };
 use crate::resources::{ResKey, keys};
-use crate::store::{DeleteOpts, Part, Store, StoreEvent, WriteCtx};
+use crate::selectors::LabelSelector;
+use crate::store::{DeleteOpts, EventType, Part, Store, StoreEvent, WriteCtx};
 use crate::util::{self, now_ts};
 use serde_json::{Value, json};
+use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +31,12 @@ pub struct DeploymentController;
 
 /// The pod-template-hash of a template (FNV-1a of its JSON, as a 10-character safe string).
 pub fn template_hash(template: &Value) -> String {
+    template_hash_with(template, None)
+}
+
+/// The pod-template-hash of a template given the Deployment's `status.collisionCount` (which,
+/// when set, is hashed after the template, so that a name clash gives a new name).
+pub fn template_hash_with(template: &Value, collision_count: Option<i64>) -> String {
     let mut t = template.clone();
     if let Some(l) = t
         .pointer_mut("/metadata/labels")
@@ -33,8 +44,132 @@ pub fn template_hash(template: &Value) -> String {
     {
         l.remove(HASH_LABEL);
     }
-    let bytes = serde_json::to_vec(&t).expect("serializes");
+    let mut bytes = serde_json::to_vec(&t).expect("serializes");
+    if let Some(n) = collision_count {
+        bytes.extend_from_slice(n.to_string().as_bytes());
+    }
     util::safe_encode(util::fnv1a(&bytes), 10)
+}
+
+/// A pod template without the pod-template-hash label (and without a label map or metadata
+/// left empty by that), the form in which Kubernetes' `EqualIgnoreHash` compares templates.
+fn template_ignoring_hash(template: Option<&Value>) -> Value {
+    let mut t = template.cloned().unwrap_or(Value::Null);
+    if let Some(meta) = t.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(l) = meta.get_mut("labels").and_then(Value::as_object_mut) {
+            l.remove(HASH_LABEL);
+        }
+        if meta
+            .get("labels")
+            .is_some_and(|l| l.is_null() || l.as_object().is_some_and(|m| m.is_empty()))
+        {
+            meta.remove("labels");
+        }
+        if meta.is_empty() {
+            t.as_object_mut().expect("has metadata").remove("metadata");
+        }
+    }
+    t
+}
+
+/// Whether two pod templates are equal when the pod-template-hash label is ignored on both.
+pub fn equal_ignore_hash(a: Option<&Value>, b: Option<&Value>) -> bool {
+    template_ignoring_hash(a) == template_ignoring_hash(b)
+}
+
+/// Orders objects by creationTimestamp, then by name (Kubernetes'
+/// `ReplicaSetsByCreationTimestamp`).
+fn by_creation(a: &Value, b: &Value) -> Ordering {
+    util::str_at(a, "/metadata/creationTimestamp")
+        .cmp(&util::str_at(b, "/metadata/creationTimestamp"))
+        .then_with(|| util::name(a).cmp(util::name(b)))
+}
+
+/// The new ReplicaSet of a Deployment among the ReplicaSets it owns, as Kubernetes'
+/// `FindNewReplicaSet` finds it: the oldest whose pod template equals the Deployment's when
+/// the pod-template-hash label is ignored (whoever created it and whatever its hash).
+pub fn find_new_replica_set<'a>(
+    deployment: &Value,
+    owned: &'a [Arc<Value>],
+) -> Option<&'a Arc<Value>> {
+    let want = template_ignoring_hash(deployment.pointer("/spec/template"));
+    owned
+        .iter()
+        .filter(|rs| template_ignoring_hash(rs.pointer("/spec/template")) == want)
+        .min_by(|a, b| by_creation(a, b))
+}
+
+/// Whether a Deployment's selector can claim ReplicaSets: a missing or empty selector (which
+/// would select everything) claims none, as in Kubernetes.
+fn claiming_selector(d: &Value) -> Option<LabelSelector> {
+    let selector = d.pointer("/spec/selector")?;
+    let empty = selector.as_object().is_none_or(|m| {
+        m.get("matchLabels")
+            .and_then(Value::as_object)
+            .is_none_or(|l| l.is_empty())
+            && m.get("matchExpressions")
+                .and_then(Value::as_array)
+                .is_none_or(|e| e.is_empty())
+    });
+    (!empty).then(|| LabelSelector::from_object(Some(selector)))
+}
+
+/// Claims the ReplicaSets of a Deployment's namespace by its selector, as the
+/// ControllerRefManager of kube-controller-manager does: an orphan (no controller reference)
+/// that is not being deleted and whose labels match is adopted (a controller reference to the
+/// Deployment is added); an owned one whose labels no longer match is released (its reference
+/// to the Deployment is removed). ReplicaSets controlled by anything else are left alone.
+fn claim_replica_sets(store: &Store, d: &Value) {
+    let Some(selector) = claiming_selector(d) else {
+        return;
+    };
+    let uid = util::uid(d).to_string();
+    let (rses, _) = store.list(&keys::REPLICASETS, Some(util::namespace(d)));
+    for rs in rses {
+        let owned = match util::controller_uid(&rs) {
+            Some(owner) if owner == uid => true,
+            Some(_) => continue,
+            None => false,
+        };
+        let matches = selector.matches_object(&rs);
+        if owned == matches || (!owned && util::is_terminating(&rs)) {
+            continue;
+        }
+        let result = store.modify(
+            &keys::REPLICASETS,
+            util::namespace(&rs),
+            util::name(&rs),
+            Part::Main,
+            &WriteCtx::controller(MANAGER, "update"),
+            |cur| {
+                let mut new = cur.clone();
+                let controller = util::controller_uid(cur);
+                let matches = selector.matches_object(cur);
+                if owned && controller == Some(uid.as_str()) && !matches {
+                    let refs = util::meta_mut(&mut new)
+                        .get_mut("ownerReferences")
+                        .and_then(Value::as_array_mut);
+                    if let Some(refs) = refs {
+                        refs.retain(|r| r["uid"].as_str() != Some(uid.as_str()));
+                    }
+                } else if !owned && controller.is_none() && matches && !util::is_terminating(cur) {
+                    let refs = util::meta_mut(&mut new)
+                        .entry("ownerReferences")
+                        .or_insert(json!([]));
+                    if !refs.is_array() {
+                        *refs = json!([]);
+                    }
+                    let refs = refs.as_array_mut().expect("made an array");
+                    refs.retain(|r| r["uid"].as_str() != Some(uid.as_str()));
+                    refs.push(util::controller_ref(d));
+                }
+                Ok(new)
+            },
+        );
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "deployment: claiming a replicaset failed");
+        }
+    }
 }
 
 fn revision(rs: &Value) -> i64 {
@@ -135,6 +270,79 @@ fn scale(store: &Store, rs: &Value, replicas: i64, annotations: &[(&str, String)
     }
 }
 
+/// Scales the ReplicaSets of a paused Deployment as the `scale()` of Kubernetes' `sync()` does
+/// (it never creates a ReplicaSet): with no active ReplicaSet the new one (else the newest old
+/// one) takes `replicas`, and so does a single active one; with several, a saturated new
+/// ReplicaSet has the others scaled to 0, and otherwise (RollingUpdate only) the difference to
+/// `replicas + maxSurge` goes to the largest. Kubernetes first spreads that difference over all
+/// active ReplicaSets in proportion to their size and gives only the leftover to the largest;
+/// the proportional part is omitted here, the whole difference is the leftover.
+fn scale_paused(
+    store: &Store,
+    replicas: i64,
+    surge: i64,
+    recreate: bool,
+    new: Option<&RsInfo>,
+    old: &[RsInfo],
+) {
+    let all: Vec<&RsInfo> = new.into_iter().chain(old.iter()).collect();
+    if all.is_empty() {
+        return;
+    }
+    let mut active: Vec<&RsInfo> = all.into_iter().filter(|i| i.spec > 0).collect();
+    // FindActiveOrLatest.
+    let single = match active.len() {
+        0 => new.or_else(|| old.iter().max_by(|a, b| by_creation(&a.rs, &b.rs))),
+        1 => Some(active[0]),
+        _ => None,
+    };
+    if let Some(rs) = single {
+        if rs.spec != replicas {
+            scale(store, &rs.rs, replicas, &[]);
+        }
+        return;
+    }
+    // IsSaturated.
+    if let Some(n) = new
+        && n.spec == replicas
+        && n.available == replicas
+    {
+        for o in old.iter().filter(|o| o.spec > 0) {
+            scale(store, &o.rs, 0, &[]);
+        }
+        return;
+    }
+    if recreate {
+        return;
+    }
+    let allowed = if replicas > 0 { replicas + surge } else { 0 };
+    let to_add = allowed - active.iter().map(|i| i.spec).sum::<i64>();
+    if to_add == 0 {
+        return;
+    }
+    // Largest first; among equals the newer first when scaling up, the older when down.
+    active.sort_by(|a, b| {
+        b.spec.cmp(&a.spec).then_with(|| {
+            if to_add > 0 {
+                by_creation(&b.rs, &a.rs)
+            } else {
+                by_creation(&a.rs, &b.rs)
+            }
+        })
+    });
+    let largest = active[0];
+    scale(store, &largest.rs, (largest.spec + to_add).max(0), &[]);
+}
+
+/// The Deployments of a namespace whose (non-empty) selector matches an object's labels.
+fn matching_deployments(store: &Store, obj: &Value) -> Vec<String> {
+    let (deps, _) = store.list(&keys::DEPLOYMENTS, Some(util::namespace(obj)));
+    deps.iter()
+        .filter(|d| claiming_selector(d).is_some_and(|s| s.matches_object(obj)))
+        .map(|d| util::name(d).to_string())
+        .collect()
+}
+
 impl Reconciler for DeploymentController {
     fn watches(&self) -> Vec<ResKey> {
         vec![
@@ -149,8 +357,17 @@ impl Reconciler for DeploymentController {
         if ev.res == *keys::DEPLOYMENTS {
             out.push((ns, ev.name().to_string()));
         } else if ev.res == *keys::REPLICASETS {
-            if let Some(d) = owner_name(&ev.object, "Deployment") {
-                out.push((ns, d.to_string()));
+            // The owner now and before (a released ReplicaSet wakes the one that let it go).
+            for obj in std::iter::once(&ev.object).chain(ev.old.iter()) {
+                if let Some(d) = owner_name(obj, "Deployment") {
+                    out.push((ns.clone(), d.to_string()));
+                }
+            }
+            // An orphan wakes the Deployments that may adopt it.
+            if util::controller_uid(&ev.object).is_none() && ev.kind != EventType::Deleted {
+                for d in matching_deployments(store, &ev.object) {
+                    out.push((ns.clone(), d));
+                }
             }
         } else if let Some(rs) = owner_name(&ev.object, "ReplicaSet")
             && let Some(rs) = store.get(&keys::REPLICASETS, &ns, rs)
@@ -178,16 +395,16 @@ impl Reconciler for DeploymentController {
             .unwrap_or(false);
         let recreate = util::str_at(&d, "/spec/strategy/type") == Some("Recreate");
         let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
-        let hash = template_hash(&template);
+        let collision_count = util::i64_at(&d, "/status/collisionCount");
+        let hash = template_hash_with(&template, collision_count);
+        claim_replica_sets(store, &d);
         let rses = store.owned(util::uid(&d), &keys::REPLICASETS);
         let max_rev = rses.iter().map(|r| revision(r)).max().unwrap_or(0);
-        let mut new_rs = rses
-            .iter()
-            .find(|r| util::labels(r).get(HASH_LABEL) == Some(&hash))
-            .cloned();
+        let mut new_rs = find_new_replica_set(&d, &rses).cloned();
+        let new_uid = new_rs.as_ref().map(|n| util::uid(n).to_string());
         let mut old: Vec<RsInfo> = rses
             .iter()
-            .filter(|r| util::labels(r).get(HASH_LABEL) != Some(&hash))
+            .filter(|r| Some(util::uid(r)) != new_uid.as_deref())
             .map(|r| info(store, r.clone(), min_ready, &mut requeue))
             .collect();
         old.sort_by_key(|i| {
@@ -221,17 +438,10 @@ impl Reconciler for DeploymentController {
 
         if paused {
             // Scale only: no new template is rolled out.
-            let single = match (&new_rs, old.iter().filter(|i| i.spec > 0).count()) {
-                (Some(n), 0) => Some(n.clone()),
-                (None, 1) => old.iter().find(|i| i.spec > 0).map(|i| i.rs.clone()),
-                (None, 0) if old.len() == 1 => Some(old[0].rs.clone()),
-                _ => None,
-            };
-            if let Some(rs) = single
-                && util::i64_at(&rs, "/spec/replicas") != Some(replicas)
-            {
-                scale(store, &rs, replicas, &[]);
-            }
+            let new = new_rs
+                .clone()
+                .map(|n| info(store, n, min_ready, &mut requeue));
+            scale_paused(store, replicas, surge, recreate, new.as_ref(), &old);
         } else {
             if new_rs.is_none() {
                 let initial = if recreate {
@@ -293,6 +503,14 @@ impl Reconciler for DeploymentController {
                             );
                         }
                         new_rs = Some(rs);
+                    }
+                    Err(e) if e.reason == "AlreadyExists" => {
+                        // A ReplicaSet this Deployment does not own has the name: count the
+                        // collision, which changes the hash (and name) of the next attempt.
+                        let mut status = d.get("status").cloned().unwrap_or(json!({}));
+                        status["collisionCount"] = json!(collision_count.unwrap_or(0) + 1);
+                        update_status(store, &keys::DEPLOYMENTS, key, &d, status, MANAGER);
+                        return Some(Duration::from_millis(50));
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "deployment: creating a replicaset failed");
@@ -402,9 +620,9 @@ impl Reconciler for DeploymentController {
             .iter()
             .map(|r| info(store, r.clone(), min_ready, &mut requeue))
             .collect();
-        let new_info = infos
-            .iter()
-            .find(|i| util::labels(&i.rs).get(HASH_LABEL) == Some(&hash));
+        let new_uid = find_new_replica_set(&d, &rses).map(|n| util::uid(n).to_string());
+        let is_new = |i: &RsInfo| Some(util::uid(&i.rs)) == new_uid.as_deref();
+        let new_info = infos.iter().find(|i| is_new(i));
         let total: i64 = infos.iter().map(|i| i.active).sum();
         let updated = new_info.map(|i| i.active).unwrap_or(0);
         let ready: i64 = infos.iter().map(|i| i.ready).sum();
@@ -465,9 +683,7 @@ impl Reconciler for DeploymentController {
         let complete = updated == replicas
             && available >= replicas
             && total == replicas
-            && infos
-                .iter()
-                .all(|i| util::labels(&i.rs).get(HASH_LABEL) == Some(&hash) || i.spec == 0);
+            && infos.iter().all(|i| is_new(i) || i.spec == 0);
         if paused {
             let newly = condition(&json!({"status": status.clone()}), "Progressing")
                 .is_none_or(|c| c["reason"] != "DeploymentPaused");

@@ -387,8 +387,9 @@ fn patch_object(r: &Req<'_>) -> Result<Response, ApiError> {
                 r.rp.rt.kind
             )));
         }
+        let force = r.q.flag("force");
         if r.app.store.get(&res, r.ns(), r.name()).is_none() {
-            let mut obj = patch::apply(None, &body, &ctx.manager, sub);
+            let mut obj = patch::apply(None, &body, &ctx.manager, sub, force)?;
             set_namespace(r, &mut obj)?;
             util::meta_mut(&mut obj).insert("name".into(), json!(r.name()));
             if obj.get("apiVersion").is_none() {
@@ -408,7 +409,13 @@ fn patch_object(r: &Req<'_>) -> Result<Response, ApiError> {
                 {
                     m.remove("resourceVersion");
                 }
-                store_form(patch::apply(Some(&view(cur)), &applied, &ctx.manager, sub))
+                store_form(patch::apply(
+                    Some(&view(cur)),
+                    &applied,
+                    &ctx.manager,
+                    sub,
+                    force,
+                )?)
             })?;
         return Ok(object_response(r, 200, &updated));
     }
