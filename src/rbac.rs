@@ -21,7 +21,13 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
             "get", "list", "watch", "create", "update", "patch", "delete",
         ],
     ),
-    ("apps", &["replicasets"], &["list"]),
+    // ReplicaSets: read; in the GitOps flow taken over from a paused target (relabelled and
+    // scaled), the pending template's set created, and deleted again when a plan goes back.
+    (
+        "apps",
+        &["replicasets"],
+        &["list", "watch", "create", "patch", "delete"],
+    ),
     // Pods: read, the surge pod created and deleted, old pods evicted.
     ("", &["pods"], &["list", "watch", "create", "delete"]),
     ("", &["pods/eviction"], &["create"]),

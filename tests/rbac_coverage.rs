@@ -82,7 +82,8 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     let (child, kubeconfig) = operator(&env);
 
     // A paced rollout, a plain restart held by a disruption budget for a moment, a BlueGreen
-    // cutover with a preview Service, a full restart, and a deleted plan.
+    // cutover with a preview Service, a full restart, the GitOps flow forward and back, and a
+    // deleted plan.
     let base = json!({"target": {"name": APP}, "service": APP});
     let with = |extra: serde_json::Value| {
         let mut spec = base.clone();
@@ -116,6 +117,27 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
         "full",
         with(json!({"strategy": "FullRestart", "allowDowntime": true, "update": {"image": "v4"}})),
         Phase::Succeeded,
+    )
+    .await;
+    // The GitOps flow: a paused Deployment's pending template rolled out, and one whose pods
+    // never become Ready, rolled back.
+    let pend = |image: &str, annotations: serde_json::Value| {
+        json!({"spec": {"paused": true, "template": {
+            "metadata": {"annotations": annotations},
+            "spec": {"containers": [{"name": APP, "image": image}]}}}})
+    };
+    env.patch_deployment(pend("v5", json!({}))).await;
+    run_plan(&env, "pending", base.clone(), Phase::Succeeded).await;
+    env.patch_deployment(pend(
+        "v6",
+        json!({"sim.cutover.dev/ready-after-ms": "never"}),
+    ))
+    .await;
+    run_plan(
+        &env,
+        "pending-late",
+        with(json!({"rollingRestart": {"podReadyTimeoutSeconds": 1}})),
+        Phase::Failed,
     )
     .await;
     env.apply_plan("deleted", with(json!({"paused": true})))

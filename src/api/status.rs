@@ -40,6 +40,10 @@ pub struct MaintenancePlanStatus {
     /// When the plan ended (Succeeded, Failed, Aborted or Rejected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
+    /// Where the new pods' template came from: the plan's `update` (kubectl flow), the
+    /// pending template of a paused Deployment (GitOps flow), or nowhere (a plain restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<Flow>,
     /// When the Service was switched to green (BlueGreen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switched_at: Option<Time>,
@@ -54,6 +58,31 @@ pub struct MaintenancePlanStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+// Where a plan's new template comes from (the field that holds one describes it).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// The plan's `update` changes the target's template (kubectl flow).
+    Update,
+    /// The target is paused with a template that differs from its running ReplicaSet; that
+    /// pending template is rolled out and the Deployment stays paused (GitOps flow).
+    PendingTemplate,
+    /// Neither: the pods restart on the template they run.
+    Restart,
+}
+
+impl Flow {
+    /// How the flow is named in messages and Events.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Flow::Update => "kubectl flow: the plan's update gives the new template",
+            Flow::PendingTemplate => {
+                "GitOps flow: the paused deployment's pending template is rolled out and the deployment stays paused"
+            }
+            Flow::Restart => "plain restart: the template does not change",
+        }
+    }
 }
 
 // The lifecycle of a plan (each field that holds one describes itself).

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 
 /// One change to the cluster, named in the plan's namespace.
@@ -25,6 +25,15 @@ pub enum Action {
     CreateDeployment(Box<Deployment>),
     /// Delete a Deployment; what it owns goes with it in the background.
     DeleteDeployment { name: String },
+    /// Create a ReplicaSet (GitOps flow: the pending template's set, without pods).
+    CreateReplicaSet(Box<ReplicaSet>),
+    /// JSON merge patch of a ReplicaSet (its labels or its replica count).
+    PatchReplicaSet {
+        name: String,
+        patch: serde_json::Value,
+    },
+    /// Delete a ReplicaSet cutover created and no longer needs.
+    DeleteReplicaSet { name: String },
     /// Set a Service's selector in one update.
     SetServiceSelector {
         service: String,

@@ -3,7 +3,7 @@
 //! evicting a pod that already left all count as done; a stale write fails with a conflict
 //! and changes nothing.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -112,6 +112,48 @@ async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
                 other => other
                     .map(|_| ())
                     .map_err(|e| Error::api("delete", format!("deployment {name}"), e)),
+            }
+        }
+        Action::CreateReplicaSet(rs) => {
+            let sets: Api<ReplicaSet> = Api::namespaced(t.client.clone(), ns);
+            let name = rs.metadata.name.as_deref().unwrap_or_default();
+            match sets
+                .create(
+                    &PostParams {
+                        field_manager: Some(FIELD_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    rs,
+                )
+                .await
+            {
+                Err(e) if status_code(&e) == Some(409) => Ok(()),
+                other => other
+                    .map(|_| ())
+                    .map_err(|e| Error::api("create", format!("replicaset {name}"), e)),
+            }
+        }
+        Action::PatchReplicaSet { name, patch } => {
+            Api::<ReplicaSet>::namespaced(t.client.clone(), ns)
+                .patch(
+                    name,
+                    &PatchParams {
+                        field_manager: Some(FIELD_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &Patch::Merge(patch),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| Error::api("patch", format!("replicaset {name}"), e))
+        }
+        Action::DeleteReplicaSet { name } => {
+            let sets: Api<ReplicaSet> = Api::namespaced(t.client.clone(), ns);
+            match sets.delete(name, &DeleteParams::background()).await {
+                Err(e) if status_code(&e) == Some(404) => Ok(()),
+                other => other
+                    .map(|_| ())
+                    .map_err(|e| Error::api("delete", format!("replicaset {name}"), e)),
             }
         }
         Action::SetServiceSelector { service, selector } => {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::events::{Recorder, Reporter};
@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::metrics::Metrics;
 use super::reconcile::{Context, error_policy, reconcile};
+use super::step::handover::HELD_LABEL;
 use super::step::restart::PLAN_LABEL;
 use super::target_state::PLAN_ANNOTATION;
 use crate::api::{MaintenancePlan, Phase};
@@ -60,6 +61,7 @@ pub async fn run(
     let plans: Api<MaintenancePlan> = api(&client, &settings.namespace);
     let deployments: Api<Deployment> = api(&client, &settings.namespace);
     let pods: Api<Pod> = api(&client, &settings.namespace);
+    let replica_sets: Api<ReplicaSet> = api(&client, &settings.namespace);
     let slices: Api<EndpointSlice> = api(&client, &settings.namespace);
     let any = || watcher::Config::default().any_semantic();
     let controller = Controller::new(plans.clone(), any());
@@ -68,6 +70,7 @@ pub async fn run(
     let controller = controller
         .watches(deployments, any(), plan_of_deployment)
         .watches(pods, any().labels(PLAN_LABEL), plan_of_pod)
+        .watches(replica_sets, any().labels(HELD_LABEL), plan_of_replica_set)
         .watches(slices, any().labels(SERVICE_NAME_LABEL), move |slice| {
             plans_steering(&steering, &slice)
         })
@@ -122,6 +125,11 @@ fn plan_of_deployment(d: Deployment) -> Option<ObjectRef<MaintenancePlan>> {
 }
 
 /// The plan that made a pod (surge pods, green's pods).
+/// GitOps flow: a ReplicaSet a plan has taken over from its target.
+fn plan_of_replica_set(rs: ReplicaSet) -> Option<ObjectRef<MaintenancePlan>> {
+    Some(ObjectRef::new(rs.labels().get(HELD_LABEL)?).within(&rs.namespace()?))
+}
+
 fn plan_of_pod(p: Pod) -> Option<ObjectRef<MaintenancePlan>> {
     Some(ObjectRef::new(p.labels().get(PLAN_LABEL)?).within(&p.namespace()?))
 }

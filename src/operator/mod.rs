@@ -15,6 +15,7 @@ pub mod pods;
 pub mod preflight;
 pub mod probes;
 pub mod reconcile;
+pub mod replica_sets;
 pub mod rollout;
 pub mod snapshot;
 pub mod status_write;

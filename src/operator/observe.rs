@@ -13,6 +13,7 @@ use super::error::Error;
 use super::labels::selector_query;
 use super::snapshot::{Peer, Snapshot};
 use super::step::blue_green::green_name;
+use super::step::handover::HELD_LABEL;
 use crate::api::MaintenancePlan;
 
 /// The snapshot for plan `namespace/name`, or `None` when the plan is gone.
@@ -62,6 +63,11 @@ pub async fn observe(
             .map_err(|e| Error::api("list", "pods", e))?
             .items;
     }
+    let handover_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&format!("{HELD_LABEL}={name}")))
+        .await
+        .map_err(|e| Error::api("list", "replicasets", e))?
+        .items;
     let service = Api::<Service>::namespaced(client.clone(), namespace)
         .get_opt(&plan.spec.service)
         .await
@@ -112,6 +118,7 @@ pub async fn observe(
         peers,
         target,
         replica_sets,
+        handover_sets,
         pods,
         service,
         endpoint_slices,

@@ -36,6 +36,9 @@ pub struct Snapshot {
     pub target: Option<Deployment>,
     /// ReplicaSets owned by the target.
     pub replica_sets: Vec<ReplicaSet>,
+    /// GitOps flow: the ReplicaSets this plan has taken over from the target (labelled with
+    /// the plan's name).
+    pub handover_sets: Vec<ReplicaSet>,
     /// Pods selected by the target's selector (the operator's own surge pod included).
     pub pods: Vec<Pod>,
     pub service: Option<Service>,

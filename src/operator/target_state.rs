@@ -32,6 +32,9 @@ pub enum Mode {
     Restart,
     /// Scale to zero, change, scale back.
     FullRestart,
+    /// GitOps flow, RollingRestart or FullRestart: the pods move from the running ReplicaSet
+    /// to the pending template's while the Deployment stays paused (see [`Handover`]).
+    PendingRollout,
     /// A green copy takes the traffic while the target is brought to the new template.
     BlueGreen,
 }
@@ -83,6 +86,40 @@ pub struct Saved {
     /// BlueGreen: the green copy is being removed; the plan then ends with this phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<crate::api::Phase>,
+    /// GitOps flow: the ReplicaSets the pods move between while the Deployment stays paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Handover>,
+}
+
+/// GitOps flow: the target's ReplicaSets are taken out of its controller's hands (relabelled
+/// so that its selector no longer matches them) while cutover moves the pods from the old set
+/// to the set of the pending template, and handed back at the end. The Deployment itself is
+/// never changed, so a sync tool re-applying it has nothing to revert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Handover {
+    /// The ReplicaSet that ran when the plan started, and its `pod-template-hash`.
+    pub old_set: String,
+    pub old_hash: String,
+    /// The ReplicaSet of the pending template, and its `pod-template-hash`.
+    pub new_set: String,
+    pub new_hash: String,
+    /// cutover created the new set (rather than finding an earlier revision's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created: bool,
+    /// The target's replica count.
+    pub replicas: i32,
+    /// Every ReplicaSet the target owned at the start, with its labels then.
+    pub released: BTreeMap<String, BTreeMap<String, String>>,
+    /// FullRestart: every old pod stops before a new one starts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_first: bool,
+    /// BlueGreen: the target's pods have started moving (only once green serves).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moving: bool,
+    /// The pods have moved; the sets are being handed back to the target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub returning: bool,
 }
 
 /// The plan holding the target, per its annotation.

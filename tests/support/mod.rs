@@ -233,6 +233,14 @@ impl Env {
             .expect("plan patched");
     }
 
+    /// A merge patch of the application's Deployment (as a person or a sync tool would).
+    pub async fn patch_deployment(&self, patch: serde_json::Value) {
+        self.deployments()
+            .patch(APP, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .expect("deployment patched");
+    }
+
     pub async fn delete_plan(&self, name: &str) {
         self.plans()
             .delete(name, &DeleteParams::default())

@@ -8,16 +8,18 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
+use super::handover::{self, Pace, Turn};
 use super::restart::plan_owner;
 use super::{Cx, Progressed};
 use crate::api::{DataIsolation, Phase, Progress};
 use crate::operator::action::Action;
+use crate::operator::replica_sets;
 use crate::operator::rollout::{desired_replicas, is_complete, newest_hash};
-use crate::operator::target_state::{Direction, Mode, Saved, mark, mark_patch};
+use crate::operator::target_state::{Direction, Handover, Mode, Saved, mark, mark_patch};
 use crate::operator::template::updated_template;
 use crate::operator::{pods, time};
 
@@ -92,11 +94,18 @@ fn green_deployment(cx: &Cx, new_template: &PodTemplateSpec) -> Deployment {
     }
 }
 
-pub(super) fn begin(cx: &Cx, new_template: PodTemplateSpec) -> Progressed {
+pub(super) fn begin(
+    cx: &Cx,
+    new_template: PodTemplateSpec,
+    pending: Option<&ReplicaSet>,
+) -> Progressed {
     let selector = service_selector(cx);
-    let blue_hash = newest_hash(&cx.snap.replica_sets)
-        .unwrap_or_default()
-        .to_string();
+    let blue_hash = match pending {
+        Some(running) => replica_sets::hash(running),
+        None => newest_hash(&cx.snap.replica_sets),
+    }
+    .unwrap_or_default()
+    .to_string();
     let saved = Saved {
         mode: Some(Mode::BlueGreen),
         started_at: Some(cx.now),
@@ -110,6 +119,9 @@ pub(super) fn begin(cx: &Cx, new_template: PodTemplateSpec) -> Progressed {
             .and_then(|p| p.spec.as_ref())
             .and_then(|s| s.selector.clone()),
         blue_hash: Some(blue_hash.clone()),
+        // GitOps flow: the target already carries the new template; once green serves, its
+        // pods move to that template's ReplicaSet while the Deployment stays paused.
+        handover: pending.map(|running| handover::plan(cx, running).0),
         ..Default::default()
     };
     let total = desired_replicas(cx.target);
@@ -212,13 +224,20 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     if let Some(outcome) = saved.teardown {
         return tear_down(cx, saved, &green, outcome);
     }
-    let blue_changed = cx.target.spec.as_ref().map(|s| &s.template) != saved.template.as_ref();
+    let blue_changed = match &saved.handover {
+        Some(h) => h.moving,
+        None => cx.target.spec.as_ref().map(|s| &s.template) != saved.template.as_ref(),
+    };
     let switched = green.hash().is_some() && serving.as_deref() == green.hash();
 
     if saved.direction == Direction::Back {
         let reason = saved.reason.clone().unwrap_or_default();
         let outcome = cx.back_outcome();
-        if blue_changed {
+        if let Some(h) = saved.handover.as_ref().filter(|h| h.moving) {
+            if let Some(p) = move_target(cx, saved, h, true) {
+                return p;
+            }
+        } else if blue_changed {
             return restore_blue(cx, saved, &reason);
         }
         return settle_on_blue(cx, saved, outcome, &original, serving.as_deref(), &reason);
@@ -382,6 +401,34 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             .with_progress(progress)
             .switched_at(Some(switched_at));
         }
+        if let Some(h) = &saved.handover {
+            let moving = Saved {
+                handover: Some(Handover {
+                    moving: true,
+                    ..h.clone()
+                }),
+                ..saved.clone()
+            };
+            let mut actions = vec![Action::PatchDeployment {
+                name: cx.spec.target.name.clone(),
+                patch: mark_patch(cx.plan, &moving),
+            }];
+            let created = h.created.then(|| {
+                replica_sets::for_template(
+                    cx.target,
+                    &new_template(cx, saved),
+                    handover::held_labels(cx.plan),
+                )
+            });
+            actions.extend(handover::take_over(cx, h, created));
+            return Progressed::act(
+                "UpdatingBlue",
+                format!("green serves; moving the pods of paused deployment {} to its pending template while it carries no traffic", cx.spec.target.name),
+                actions,
+            )
+            .with_progress(progress)
+            .switched_at(Some(switched_at));
+        }
         let mut target = cx.target.clone();
         if let Some(spec) = target.spec.as_mut() {
             spec.template = new_template(cx, saved);
@@ -397,8 +444,19 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     }
 
     // The target runs (or is rolling to) the new template: switch back to it, remove green.
+    // (GitOps flow: once the sets are being handed back, that finishes first.)
+    if let Some(h) = saved.handover.as_ref().filter(|h| h.returning)
+        && let Some(p) = move_target(cx, saved, h, false)
+    {
+        return p.switched_at(saved.switched_at);
+    }
     if cx.aborting {
         return go_back(cx, saved, "aborted after the switch".into());
+    }
+    if let Some(h) = &saved.handover
+        && let Some(p) = move_target(cx, saved, h, false)
+    {
+        return p.switched_at(saved.switched_at);
     }
     settle_on_blue(
         cx,
@@ -438,7 +496,17 @@ fn settle_on_blue(
         format!("{reason}; ")
     };
     let limit = cx.spec.blue_green.ready_timeout_seconds;
-    if !is_complete(cx.target) && outcome == Phase::Succeeded && cx.seconds_in(word) > limit as f64
+    // GitOps flow: a target whose pods never moved, or moved back, is as it was (its paused
+    // template stays pending); one whose pods moved forward is complete once its controller
+    // adopted the new set.
+    let complete = match &saved.handover {
+        Some(h) if !h.moving || saved.direction == Direction::Back => true,
+        _ => is_complete(cx.target),
+    };
+    if !complete
+        && outcome == Phase::Succeeded
+        && saved.handover.is_none()
+        && cx.seconds_in(word) > limit as f64
     {
         // Green still serves; the target goes back to its original template and takes over.
         return go_back(
@@ -450,7 +518,7 @@ fn settle_on_blue(
             ),
         );
     }
-    if !is_complete(cx.target) {
+    if !complete {
         return Progressed::wait(
             word,
             format!(
@@ -460,9 +528,13 @@ fn settle_on_blue(
             None,
         );
     }
-    let hash = newest_hash(&cx.snap.replica_sets)
-        .unwrap_or_default()
-        .to_string();
+    let hash = match &saved.handover {
+        Some(h) if h.moving && saved.direction == Direction::Forward => h.new_hash.clone(),
+        Some(_) => saved.blue_hash.clone().unwrap_or_default(),
+        None => newest_hash(&cx.snap.replica_sets)
+            .unwrap_or_default()
+            .to_string(),
+    };
     if serving != Some(hash.as_str()) {
         let back = Saved {
             switched_back_at: Some(cx.now),
@@ -607,4 +679,73 @@ fn tear_down(cx: &Cx, saved: &Saved, green: &Green, outcome: Phase) -> Progresse
         );
     }
     Progressed::finish(outcome, message)
+}
+
+/// GitOps flow: moves the target's pods (which carry no traffic) between its running set
+/// and its pending template's set, all at once, and hands the sets back. `None` once the
+/// sets are back with the target.
+fn move_target(cx: &Cx, saved: &Saved, h: &Handover, back: bool) -> Option<Progressed> {
+    let word = if back {
+        "RestoringBlue"
+    } else {
+        "UpdatingBlue"
+    };
+    let name = &cx.spec.target.name;
+    if h.returning {
+        return match handover::hand_back(cx, h, back)? {
+            actions if actions.is_empty() => Some(Progressed::wait(
+                word,
+                format!("waiting for replica set {} to go", h.new_set),
+                None,
+            )),
+            actions => Some(Progressed::act(
+                word,
+                format!("handing the replica sets back to deployment {name}"),
+                actions,
+            )),
+        };
+    }
+    let take = handover::take_over(cx, h, None);
+    if !take.is_empty() {
+        return Some(Progressed::act(
+            word,
+            format!("taking the replica sets of deployment {name} over"),
+            take,
+        ));
+    }
+    let min_ready = cx.spec.rolling_restart.min_ready_seconds;
+    let timeout = cx.spec.blue_green.ready_timeout_seconds;
+    Some(
+        match handover::advance(cx, h, Pace::AllAtOnce, back, min_ready, timeout) {
+            Turn::Act(actions, message) => Progressed::act(word, message, actions),
+            Turn::Wait(message, requeue) => Progressed::wait(word, message, requeue),
+            Turn::Late(pod) if !back => go_back(
+                cx,
+                saved,
+                format!("pod {pod} of deployment {name} was not Ready within {timeout}s"),
+            ),
+            Turn::Late(pod) => Progressed::wait(
+                word,
+                format!("pod {pod} of the original template is not Ready yet"),
+                None,
+            ),
+            Turn::Done => {
+                let returning = Saved {
+                    handover: Some(Handover {
+                        returning: true,
+                        ..h.clone()
+                    }),
+                    ..saved.clone()
+                };
+                Progressed::act(
+                    word,
+                    format!("deployment {name}'s pods moved; handing the replica sets back"),
+                    vec![Action::PatchDeployment {
+                        name: name.clone(),
+                        patch: mark_patch(cx.plan, &returning),
+                    }],
+                )
+            }
+        },
+    )
 }

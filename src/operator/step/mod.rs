@@ -5,6 +5,10 @@
 pub mod blue_green;
 mod cleanup;
 mod full_restart;
+#[cfg(test)]
+mod gitops_tests;
+pub mod handover;
+mod pending_rollout;
 pub mod restart;
 mod rolling;
 #[cfg(test)]
@@ -21,7 +25,10 @@ use super::lock::blocking_plan;
 use super::preflight;
 use super::snapshot::Snapshot;
 use super::target_state::{self, Mode, Saved};
-use crate::api::{MaintenancePlanSpec, MaintenancePlanStatus, Phase, Progress, Technique, Verdict};
+use crate::api::{
+    Flow, MaintenancePlanSpec, MaintenancePlanStatus, Phase, Progress, Technique, Verdict,
+};
+use crate::operator::replica_sets::{self, Running};
 use crate::rules::{Catalog, evaluate};
 
 /// The finalizer that lets a running plan be aborted safely before it is deleted.
@@ -319,6 +326,7 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
         Mode::Restart => restart::advance(&cx, &saved),
         Mode::FullRestart => full_restart::advance(&cx, &saved),
         Mode::BlueGreen => blue_green::advance(&cx, &saved),
+        Mode::PendingRollout => pending_rollout::advance(&cx, &saved),
     };
     apply(&mut d, progressed);
     d.finish()
@@ -409,6 +417,50 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
             return d.finish();
         }
     };
+    let template = ready
+        .target
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
+    let paused_target = ready.target.spec.as_ref().and_then(|s| s.paused) == Some(true);
+    let pending = replica_sets::pending_template(ready.target, &snap.replica_sets);
+    let has_update = spec
+        .update
+        .as_ref()
+        .is_some_and(|u| u.image.is_some() || !u.env.is_empty() || u.pod_template_patch.is_some());
+    if pending.is_some() && has_update {
+        d.phase(
+            Phase::Rejected,
+            "Done",
+            format!(
+                "deployment {} is paused with a pending template and the plan has an update: two sources of truth for the new pods; remove spec.update to roll out the pending template (GitOps flow), or unpause the deployment so that its template is what runs (kubectl flow); nothing was touched",
+                spec.target.name
+            ),
+        );
+        return d.finish();
+    }
+    if let (true, Running::Rolling(sets)) = (
+        paused_target,
+        replica_sets::running(ready.target, &snap.replica_sets),
+    ) {
+        d.phase(
+            Phase::Rejected,
+            "Done",
+            format!(
+                "deployment {} is paused half way through a rollout ({sets} replica sets have pods); finish or undo that rollout first; nothing was touched",
+                spec.target.name
+            ),
+        );
+        return d.finish();
+    }
+    let flow = if pending.is_some() {
+        Flow::PendingTemplate
+    } else if ready.new_template != template {
+        Flow::Update
+    } else {
+        Flow::Restart
+    };
     if spec.paused {
         d.phase(
             Phase::Pending,
@@ -425,21 +477,15 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         now: d.now,
         aborting: false,
     };
-    let progressed = match technique {
-        Technique::RollingRestart
-            if ready.new_template
-                != ready
-                    .target
-                    .spec
-                    .as_ref()
-                    .map(|s| s.template.clone())
-                    .unwrap_or_default() =>
-        {
+    let progressed = match (technique, pending) {
+        (Technique::RollingRestart, Some(running)) => pending_rollout::begin(&cx, running, false),
+        (Technique::FullRestart, Some(running)) => pending_rollout::begin(&cx, running, true),
+        (Technique::RollingRestart, None) if flow == Flow::Update => {
             rolling::begin(&cx, ready.new_template)
         }
-        Technique::RollingRestart => restart::begin(&cx),
-        Technique::FullRestart => full_restart::begin(&cx, ready.new_template),
-        Technique::BlueGreen => {
+        (Technique::RollingRestart, None) => restart::begin(&cx),
+        (Technique::FullRestart, None) => full_restart::begin(&cx, ready.new_template),
+        (Technique::BlueGreen, pending) => {
             let green = blue_green::green_name(&spec.target.name);
             if snap.green.as_ref().is_some_and(|g| {
                 g.metadata
@@ -451,7 +497,7 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
                 d.phase(Phase::Rejected, "Done", format!("a deployment named {green} already exists and was not made by this plan; nothing was touched"));
                 return d.finish();
             }
-            if !super::rollout::is_complete(ready.target) {
+            if pending.is_none() && !super::rollout::is_complete(ready.target) {
                 d.phase(
                     Phase::Pending,
                     "WaitingForTarget",
@@ -463,18 +509,20 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
                 d.requeue = Some(Duration::from_secs(2));
                 return d.finish();
             }
-            blue_green::begin(&cx, ready.new_template)
+            blue_green::begin(&cx, ready.new_template, pending)
         }
     };
+    d.status.flow = Some(flow);
     d.status.started_at = Some(Time(d.now));
     d.status.completed_at = None;
     d.status.outcome = None;
     d.actions.push(Action::event(
         "Started",
         format!(
-            "{} of deployment {}: {}",
+            "{} of deployment {} ({}): {}",
             technique.as_str(),
             spec.target.name,
+            flow.describe(),
             evaluation.explanation
         ),
     ));

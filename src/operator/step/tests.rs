@@ -12,11 +12,11 @@ use crate::operator::snapshot::{Peer, Snapshot};
 use crate::operator::target_state::{self, Direction, Mode, Saved};
 use crate::rules::Catalog;
 
-fn at(seconds: i64) -> Timestamp {
+pub(super) fn at(seconds: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + seconds).unwrap()
 }
 
-fn plan(spec: serde_json::Value) -> MaintenancePlan {
+pub(super) fn plan(spec: serde_json::Value) -> MaintenancePlan {
     let mut p: MaintenancePlan = serde_json::from_value(json!({
         "apiVersion": "cutover.dev/v1alpha1", "kind": "MaintenancePlan",
         "metadata": {"name": "p1", "namespace": "portal", "uid": "u1", "generation": 1,
@@ -28,11 +28,11 @@ fn plan(spec: serde_json::Value) -> MaintenancePlan {
     p
 }
 
-fn base_spec() -> serde_json::Value {
+pub(super) fn base_spec() -> serde_json::Value {
     json!({"target": {"name": "liferay"}, "service": "liferay"})
 }
 
-fn deployment(replicas: i32, image: &str) -> Deployment {
+pub(super) fn deployment(replicas: i32, image: &str) -> Deployment {
     serde_json::from_value(json!({
         "metadata": {"name": "liferay", "namespace": "portal", "generation": 1, "resourceVersion": "10"},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "liferay"}},
@@ -44,7 +44,7 @@ fn deployment(replicas: i32, image: &str) -> Deployment {
     .unwrap()
 }
 
-fn service() -> Service {
+pub(super) fn service() -> Service {
     serde_json::from_value(
         json!({"metadata": {"name": "liferay", "namespace": "portal"},
         "spec": {"selector": {"app": "liferay"}}}),
@@ -52,7 +52,7 @@ fn service() -> Service {
     .unwrap()
 }
 
-fn pod(name: &str, hash: &str, created: i64, ready_at: Option<i64>) -> Pod {
+pub(super) fn pod(name: &str, hash: &str, created: i64, ready_at: Option<i64>) -> Pod {
     let mut conditions = vec![];
     if let Some(t) = ready_at {
         conditions.push(
@@ -76,12 +76,17 @@ fn replica_set(hash: &str, revision: i32) -> ReplicaSet {
     .unwrap()
 }
 
-fn snapshot(plan: MaintenancePlan, target: Option<Deployment>, pods: Vec<Pod>) -> Snapshot {
+pub(super) fn snapshot(
+    plan: MaintenancePlan,
+    target: Option<Deployment>,
+    pods: Vec<Pod>,
+) -> Snapshot {
     Snapshot {
         plan,
         peers: vec![],
         target,
         replica_sets: vec![replica_set("old", 1)],
+        handover_sets: vec![],
         pods,
         service: Some(service()),
         endpoint_slices: vec![],
@@ -90,17 +95,17 @@ fn snapshot(plan: MaintenancePlan, target: Option<Deployment>, pods: Vec<Pod>) -
     }
 }
 
-fn run(snap: &Snapshot, now: i64) -> Decision {
+pub(super) fn run(snap: &Snapshot, now: i64) -> Decision {
     step(snap, Catalog::builtin(), at(now))
 }
 
 /// Feeds a decision's status back into the plan, as the operator's status write does.
-fn with_status(mut snap: Snapshot, d: &Decision) -> Snapshot {
+pub(super) fn with_status(mut snap: Snapshot, d: &Decision) -> Snapshot {
     snap.plan.status = Some(d.status.clone());
     snap
 }
 
-fn events(d: &Decision) -> Vec<String> {
+pub(super) fn events(d: &Decision) -> Vec<String> {
     d.actions
         .iter()
         .filter_map(|a| match a {

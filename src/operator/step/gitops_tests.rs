@@ -1,0 +1,405 @@
+//! The GitOps flow on a small in-memory model of a namespace: a paused Deployment whose
+//! template is ahead of its running ReplicaSet. Each decision's actions are applied to the
+//! model (ReplicaSets gain and lose pods at once, Ready at once) and the next step is taken,
+//! so a whole plan runs without a server and the model is checked at every turn.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
+
+use super::tests::{base_spec, events, plan, pod, run, service, with_status};
+use crate::api::{Flow, Phase};
+use crate::operator::action::Action;
+use crate::operator::labels::selector_matches;
+use crate::operator::snapshot::Snapshot;
+
+fn template(image: &str, hash: Option<&str>) -> Value {
+    let mut labels = json!({"app": "liferay"});
+    if let Some(h) = hash {
+        labels["pod-template-hash"] = json!(h);
+    }
+    json!({"metadata": {"labels": labels},
+           "spec": {"containers": [{"name": "liferay", "image": image}]}})
+}
+
+fn set(hash: &str, image: &str, replicas: i32) -> ReplicaSet {
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("liferay-{hash}"), "namespace": "portal",
+                     "labels": {"app": "liferay", "pod-template-hash": hash}},
+        "spec": {"replicas": replicas,
+                 "selector": {"matchLabels": {"app": "liferay", "pod-template-hash": hash}},
+                 "template": template(image, Some(hash))}
+    }))
+    .unwrap()
+}
+
+/// A namespace: the paused target with Git's new template, its sets, their pods.
+struct Model {
+    target: Deployment,
+    sets: Vec<ReplicaSet>,
+    pods: Vec<Pod>,
+    clock: i64,
+    made: usize,
+}
+
+impl Model {
+    fn new(replicas: i32) -> Model {
+        let target: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "liferay", "namespace": "portal", "generation": 2, "resourceVersion": "10"},
+            "spec": {"replicas": replicas, "paused": true,
+                     "selector": {"matchLabels": {"app": "liferay"}},
+                     "template": template("dxp:new", None)},
+            "status": {"observedGeneration": 2, "replicas": replicas, "updatedReplicas": 0,
+                       "readyReplicas": replicas, "availableReplicas": replicas}
+        }))
+        .unwrap();
+        let mut m = Model {
+            target,
+            sets: vec![
+                set("older", "dxp:older", 0),
+                set("old", "dxp:old", replicas),
+            ],
+            pods: Vec::new(),
+            clock: 0,
+            made: 0,
+        };
+        m.reconcile_pods();
+        m
+    }
+
+    fn set_mut(&mut self, name: &str) -> &mut ReplicaSet {
+        self.sets
+            .iter_mut()
+            .find(|rs| rs.metadata.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no replica set {name}"))
+    }
+
+    fn labels(rs: &ReplicaSet) -> BTreeMap<String, String> {
+        rs.metadata.labels.clone().unwrap_or_default()
+    }
+
+    /// Each set has exactly as many pods as it asks for: new ones Ready at once, the newest
+    /// removed first.
+    fn reconcile_pods(&mut self) {
+        for rs in self.sets.clone() {
+            let hash = Self::labels(&rs)
+                .get("pod-template-hash")
+                .cloned()
+                .or_else(|| {
+                    rs.spec
+                        .as_ref()
+                        .and_then(|s| s.selector.match_labels.as_ref())
+                        .and_then(|l| l.get("pod-template-hash").cloned())
+                })
+                .unwrap();
+            let want = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) as usize;
+            let mine = |p: &Pod| {
+                p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("pod-template-hash"))
+                    == Some(&hash)
+            };
+            while self.pods.iter().filter(|p| mine(p)).count() < want {
+                self.made += 1;
+                let name = format!("liferay-{hash}-{}", self.made);
+                self.pods
+                    .push(pod(&name, &hash, self.clock, Some(self.clock)));
+            }
+            while self.pods.iter().filter(|p| mine(p)).count() > want {
+                let last = self.pods.iter().rposition(mine).unwrap();
+                self.pods.remove(last);
+            }
+        }
+    }
+
+    fn snapshot(&self, plan: crate::api::MaintenancePlan) -> Snapshot {
+        let selector = self.target.spec.as_ref().unwrap().selector.clone();
+        let taken = |rs: &&ReplicaSet| {
+            Self::labels(rs)
+                .get("cutover.dev/held-by")
+                .map(String::as_str)
+                == Some("p1")
+        };
+        Snapshot {
+            plan,
+            peers: vec![],
+            target: Some(self.target.clone()),
+            replica_sets: self
+                .sets
+                .iter()
+                .filter(|rs| selector_matches(&selector, &Self::labels(rs)))
+                .cloned()
+                .collect(),
+            handover_sets: self.sets.iter().filter(taken).cloned().collect(),
+            pods: self.pods.clone(),
+            service: Some(service()),
+            endpoint_slices: vec![],
+            green: None,
+            preview: None,
+        }
+    }
+
+    fn apply(&mut self, actions: &[Action]) {
+        for action in actions {
+            match action {
+                Action::CreateReplicaSet(rs) => self.sets.push((**rs).clone()),
+                Action::PatchReplicaSet { name, patch } => {
+                    let rs = self.set_mut(name);
+                    let mut doc = serde_json::to_value(&*rs).unwrap();
+                    json_patch::merge(&mut doc, patch);
+                    *rs = serde_json::from_value(doc).unwrap();
+                }
+                Action::DeleteReplicaSet { name } => {
+                    self.sets
+                        .retain(|rs| rs.metadata.name.as_deref() != Some(name));
+                }
+                Action::PatchDeployment { patch, .. } => {
+                    let mut doc = serde_json::to_value(&self.target).unwrap();
+                    json_patch::merge(&mut doc, patch);
+                    self.target = serde_json::from_value(doc).unwrap();
+                }
+                Action::Event { .. } | Action::AddFinalizer | Action::RemoveFinalizer => {}
+                other => panic!("the GitOps flow asked for {other:?}"),
+            }
+        }
+        self.reconcile_pods();
+    }
+
+    fn images(&self) -> Vec<String> {
+        let mut hashes: Vec<String> = self
+            .pods
+            .iter()
+            .filter_map(|p| {
+                p.metadata
+                    .labels
+                    .as_ref()?
+                    .get("pod-template-hash")
+                    .cloned()
+            })
+            .collect();
+        hashes.sort();
+        hashes.dedup();
+        hashes
+    }
+}
+
+/// Runs `spec` on the model until the plan ends; returns the decisions' events and the
+/// lowest count of Ready pods seen.
+fn run_to_end(
+    m: &mut Model,
+    spec: Value,
+    pod_fault: Option<&dyn Fn(&mut Model)>,
+) -> (Phase, Vec<String>, usize) {
+    let mut p = plan(spec);
+    let mut all_events = Vec::new();
+    let mut lowest = usize::MAX;
+    for _ in 0..200 {
+        let snap = m.snapshot(p.clone());
+        let d = run(&snap, m.clock);
+        all_events.extend(events(&d));
+        m.apply(&d.actions);
+        if let Some(fault) = pod_fault {
+            fault(m);
+        }
+        lowest = lowest.min(m.pods.len());
+        p = with_status(snap, &d).plan;
+        m.clock += 1;
+        let phase = d.status.phase.unwrap();
+        if matches!(
+            phase,
+            Phase::Succeeded | Phase::Failed | Phase::Aborted | Phase::Rejected
+        ) {
+            assert_eq!(d.status.flow, p.status.as_ref().unwrap().flow);
+            return (phase, all_events, lowest);
+        }
+    }
+    panic!("the plan did not end; last status {:?}", p.status);
+}
+
+#[test]
+fn a_rolling_restart_moves_the_pods_to_the_pending_template_and_leaves_the_deployment_as_git_has_it()
+ {
+    let mut m = Model::new(3);
+    let git = m.target.spec.clone();
+    let first = run(&m.snapshot(plan(base_spec())), 0);
+    assert_eq!(first.status.flow, Some(Flow::PendingTemplate));
+    assert!(
+        first
+            .status
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("pending template"),
+        "{:?}",
+        first.status.message
+    );
+    // The running set is taken over last, after the new set exists and the history set.
+    let order: Vec<String> = first
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreateReplicaSet(rs) => {
+                Some(format!("create {}", rs.metadata.name.as_deref().unwrap()))
+            }
+            Action::PatchReplicaSet { name, .. } => Some(format!("take {name}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order.len(), 3, "{order:?}");
+    assert!(order[0].starts_with("create liferay-"), "{order:?}");
+    assert_eq!(&order[1..], ["take liferay-older", "take liferay-old"]);
+
+    let (phase, events, lowest) = run_to_end(&mut m, base_spec(), None);
+    assert_eq!(phase, Phase::Succeeded);
+    assert!(lowest >= 3, "never fewer than 3 pods; saw {lowest}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "PodReplaced").count(),
+        3,
+        "{events:?}"
+    );
+    // The Deployment's spec was never written: paused, Git's template, Git's replicas.
+    assert_eq!(m.target.spec, git);
+    let annotations = m.target.metadata.annotations.clone().unwrap_or_default();
+    assert!(
+        !annotations.contains_key("cutover.dev/plan"),
+        "{annotations:?}"
+    );
+    // Every pod is of the new set, which its controller can adopt; the old sets are back.
+    let new = m
+        .sets
+        .iter()
+        .find(|rs| {
+            Model::labels(rs)
+                .get("pod-template-hash")
+                .is_some_and(|h| h != "old" && h != "older")
+        })
+        .expect("the new set");
+    assert_eq!(new.spec.as_ref().unwrap().replicas, Some(3));
+    assert_eq!(
+        Model::labels(new).get("app").map(String::as_str),
+        Some("liferay")
+    );
+    assert_eq!(
+        m.images(),
+        [Model::labels(new)["pod-template-hash"].clone()]
+    );
+    for name in ["liferay-old", "liferay-older"] {
+        let rs = m.set_mut(name).clone();
+        assert_eq!(
+            Model::labels(&rs),
+            BTreeMap::from([
+                ("app".to_string(), "liferay".to_string()),
+                (
+                    "pod-template-hash".to_string(),
+                    name.trim_start_matches("liferay-").to_string()
+                )
+            ])
+        );
+        assert_eq!(rs.spec.as_ref().unwrap().replicas, Some(0));
+    }
+}
+
+#[test]
+fn a_pod_of_the_pending_template_that_is_never_ready_moves_everything_back() {
+    let mut m = Model::new(2);
+    let git = m.target.spec.clone();
+    let mut spec = base_spec();
+    spec["rollingRestart"] = json!({"podReadyTimeoutSeconds": 5});
+    // Pods of any set other than the running ones never become Ready.
+    let never_ready = |m: &mut Model| {
+        for p in m.pods.iter_mut() {
+            let hash = p.metadata.labels.as_ref().unwrap()["pod-template-hash"].clone();
+            if hash != "old" && hash != "older" {
+                p.status = Some(
+                    serde_json::from_value(
+                        json!({"conditions": [{"type": "Ready", "status": "False"}]}),
+                    )
+                    .unwrap(),
+                );
+            }
+        }
+    };
+    let (phase, events, lowest) = run_to_end(&mut m, spec, Some(&never_ready));
+    assert_eq!(phase, Phase::Failed);
+    assert!(events.contains(&"RollingBack".to_string()), "{events:?}");
+    assert!(lowest >= 2);
+    assert_eq!(m.target.spec, git);
+    // Only the original sets remain, as they were; the set cutover made is gone.
+    let mut names: Vec<String> = m
+        .sets
+        .iter()
+        .map(|rs| rs.metadata.name.clone().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["liferay-old", "liferay-older"]);
+    assert_eq!(m.images(), ["old"]);
+    assert_eq!(
+        m.set_mut("liferay-old").spec.as_ref().unwrap().replicas,
+        Some(2)
+    );
+}
+
+#[test]
+fn an_update_for_a_paused_deployment_with_a_pending_template_is_rejected() {
+    let m = Model::new(3);
+    let mut spec = base_spec();
+    spec["update"] = json!({"image": "dxp:other"});
+    let d = run(&m.snapshot(plan(spec)), 0);
+    assert_eq!(d.status.phase, Some(Phase::Rejected));
+    let message = d.status.message.unwrap();
+    assert!(message.contains("two sources of truth"), "{message}");
+    assert!(message.contains("remove spec.update"), "{message}");
+    assert!(
+        d.actions.iter().all(|a| matches!(a, Action::Event { .. })),
+        "nothing touched: {:?}",
+        d.actions
+    );
+}
+
+#[test]
+fn a_full_restart_stops_every_old_pod_before_a_new_one_starts() {
+    let mut m = Model::new(3);
+    let mut spec = base_spec();
+    spec["strategy"] = json!("FullRestart");
+    spec["allowDowntime"] = json!(true);
+    let mut p = plan(spec);
+    let mut mixed = false;
+    for _ in 0..100 {
+        let snap = m.snapshot(p.clone());
+        let d = run(&snap, m.clock);
+        m.apply(&d.actions);
+        mixed |= m.images().len() > 1;
+        p = with_status(snap, &d).plan;
+        m.clock += 1;
+        if d.status.phase == Some(Phase::Succeeded) {
+            assert!(!mixed, "old and new pods never run together");
+            assert_eq!(m.pods.len(), 3);
+            assert_eq!(m.target.spec.as_ref().unwrap().paused, Some(true));
+            return;
+        }
+        assert_ne!(
+            d.status.phase,
+            Some(Phase::Failed),
+            "{:?}",
+            d.status.message
+        );
+    }
+    panic!("the full restart did not end");
+}
+
+#[test]
+fn without_a_pending_template_a_paused_deployment_gets_a_plain_restart() {
+    let mut m = Model::new(3);
+    m.target.spec.as_mut().unwrap().template =
+        serde_json::from_value(template("dxp:old", None)).unwrap();
+    let d = run(&m.snapshot(plan(base_spec())), 0);
+    assert_eq!(d.status.flow, Some(Flow::Restart));
+    assert!(
+        d.actions.iter().any(|a| matches!(a, Action::CreatePod(_))),
+        "a surge pod, the template untouched: {:?}",
+        d.actions
+    );
+}

@@ -1,0 +1,204 @@
+//! RollingRestart and FullRestart in the GitOps flow: the target is paused with a pending
+//! template, and the pods move from its running ReplicaSet to the pending template's set
+//! (one at a time, or all stopped first) while the Deployment object stays exactly as Git
+//! has it. A late pod always turns the plan back to the running set: a paused Deployment
+//! cannot be handed two half-filled sets without its controller rescaling them.
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+
+use super::handover::{self, Pace, Turn};
+use super::{Cx, Progressed};
+use crate::api::{Phase, Progress};
+use crate::operator::action::Action;
+use crate::operator::target_state::{Direction, Handover, Mode, Saved, mark_patch};
+
+pub(super) fn begin(cx: &Cx, pending: &ReplicaSet, stop_first: bool) -> Progressed {
+    let (mut h, created) = handover::plan(cx, pending);
+    h.stop_first = stop_first;
+    let total = h.replicas;
+    let saved = Saved {
+        mode: Some(Mode::PendingRollout),
+        started_at: Some(cx.now),
+        handover: Some(h.clone()),
+        ..Default::default()
+    };
+    let mut actions = vec![Action::PatchDeployment {
+        name: cx.spec.target.name.clone(),
+        patch: mark_patch(cx.plan, &saved),
+    }];
+    actions.extend(handover::take_over(cx, &h, created));
+    Progressed::act(
+        "Rolling",
+        format!(
+            "moving {total} pods from replica set {} to the pending template's replica set {}",
+            h.old_set, h.new_set
+        ),
+        actions,
+    )
+    .with_progress(Some(Progress::new(0, total)))
+}
+
+fn pace(h: &Handover) -> Pace {
+    if h.stop_first {
+        Pace::StopFirst
+    } else {
+        Pace::OneAtATime
+    }
+}
+
+pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
+    let Some(h) = saved.handover.as_ref() else {
+        return Progressed::finish(
+            Phase::Failed,
+            "the record of the plan's replica sets is missing from the target".into(),
+        );
+    };
+    let back = saved.direction == Direction::Back;
+    let total = h.replicas;
+    let min_ready = cx.spec.rolling_restart.min_ready_seconds;
+    let moved = handover::moved(cx, h, back, min_ready);
+    let progress = Some(Progress::new(
+        if back { total - moved } else { moved }.clamp(0, total),
+        total,
+    ));
+    let reason = saved.reason.clone().unwrap_or_default();
+    let prefix = if back {
+        format!("{reason}; going back: ")
+    } else {
+        String::new()
+    };
+
+    if h.returning {
+        return match handover::hand_back(cx, h, back) {
+            Some(actions) if !actions.is_empty() => Progressed::act(
+                if back { "RollingBack" } else { "Rolling" },
+                format!(
+                    "{prefix}handing the replica sets back to deployment {}",
+                    cx.spec.target.name
+                ),
+                actions,
+            ),
+            Some(_) => Progressed::wait(
+                if back { "RollingBack" } else { "Rolling" },
+                format!("{prefix}waiting for replica set {} to go", h.new_set),
+                None,
+            ),
+            None if back => Progressed::finish(
+                cx.back_outcome(),
+                format!(
+                    "{reason}; every pod runs the previous template again and deployment {} is as it was",
+                    cx.spec.target.name
+                ),
+            ),
+            None => Progressed::finish(
+                Phase::Succeeded,
+                format!(
+                    "rolled out the pending template to {total} pods; deployment {} stays paused as declared",
+                    cx.spec.target.name
+                ),
+            )
+            .with_progress(Some(Progress::new(total, total))),
+        };
+    }
+    let take = handover::take_over(cx, h, None);
+    if !take.is_empty() {
+        return Progressed::act(
+            "Rolling",
+            format!(
+                "taking the replica sets of deployment {} over",
+                cx.spec.target.name
+            ),
+            take,
+        )
+        .with_progress(progress);
+    }
+    if cx.aborting && !back {
+        return go_back(cx, saved, "aborted".into());
+    }
+    if cx.spec.paused && !back {
+        return Progressed::paused(moved, total);
+    }
+    let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
+    match handover::advance(cx, h, pace(h), back, min_ready, timeout) {
+        Turn::Act(actions, message) => {
+            let mut p = Progressed::act(
+                if back { "RollingBack" } else { "Rolling" },
+                format!("{prefix}{message}"),
+                actions,
+            )
+            .with_progress(progress);
+            let before = cx
+                .snap
+                .plan
+                .status
+                .as_ref()
+                .and_then(|s| s.progress.as_ref())
+                .map_or(0, |p| p.done);
+            if !back && moved > before {
+                p.actions.push(Action::event(
+                    "PodReplaced",
+                    format!("{moved}/{total} pods run the pending template"),
+                ));
+            }
+            p
+        }
+        Turn::Wait(message, requeue) => Progressed::wait(
+            if back { "RollingBack" } else { "Rolling" },
+            format!("{prefix}{message}"),
+            requeue,
+        )
+        .with_progress(progress),
+        Turn::Late(pod) if !back => go_back(
+            cx,
+            saved,
+            format!("pod {pod} was not Ready within {timeout}s"),
+        ),
+        Turn::Late(pod) => Progressed::wait(
+            "RollingBack",
+            format!(
+                "{prefix}pod {pod} of the previous template is not Ready either; waiting for it"
+            ),
+            None,
+        )
+        .with_progress(progress),
+        Turn::Done => {
+            let returning = Saved {
+                handover: Some(Handover {
+                    returning: true,
+                    ..h.clone()
+                }),
+                ..saved.clone()
+            };
+            Progressed::act(
+                if back { "RollingBack" } else { "Rolling" },
+                format!("{prefix}all {total} pods moved; handing the replica sets back"),
+                vec![Action::PatchDeployment {
+                    name: cx.spec.target.name.clone(),
+                    patch: mark_patch(cx.plan, &returning),
+                }],
+            )
+            .with_progress(progress)
+        }
+    }
+}
+
+/// Turns the handover around: the pods already moved go back one at a time.
+fn go_back(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
+    let back = Saved {
+        direction: Direction::Back,
+        reason: Some(reason.clone()),
+        ..saved.clone()
+    };
+    let message = format!("{reason}; moving the pods back to the previous template");
+    Progressed::act(
+        "RollingBack",
+        message.clone(),
+        vec![
+            Action::PatchDeployment {
+                name: cx.spec.target.name.clone(),
+                patch: mark_patch(cx.plan, &back),
+            },
+            Action::warning("RollingBack", message),
+        ],
+    )
+}
