@@ -32,7 +32,7 @@ fn names_columns_and_subresources() {
     let version = &spec["versions"][0];
     assert_eq!(version["name"], "v1alpha1");
     assert!(version["subresources"]["status"].is_object());
-    let columns: Vec<(String, String)> = version["additionalPrinterColumns"]
+    let columns: Vec<(String, String, i64)> = version["additionalPrinterColumns"]
         .as_array()
         .unwrap()
         .iter()
@@ -40,19 +40,23 @@ fn names_columns_and_subresources() {
             (
                 c["name"].as_str().unwrap().to_uppercase(),
                 c["jsonPath"].as_str().unwrap().to_string(),
+                c["priority"].as_i64().unwrap_or(0),
             )
         })
         .collect();
+    // What `kubectl get mp` shows, then what `-o wide` adds.
     let expected = [
-        ("TARGET", ".spec.target.name"),
-        ("STRATEGY", ".status.strategy"),
-        ("PHASE", ".status.phase"),
-        ("PROGRESS", ".status.progress.text"),
-        ("AGE", ".metadata.creationTimestamp"),
+        ("TARGET", ".spec.target.name", 0),
+        ("STRATEGY", ".status.strategy", 0),
+        ("PHASE", ".status.phase", 0),
+        ("PROGRESS", ".status.progress.text", 0),
+        ("AGE", ".metadata.creationTimestamp", 0),
+        ("FLOW", ".status.flow", 1),
+        ("MESSAGE", ".status.message", 1),
     ];
     assert_eq!(
         columns,
-        expected.map(|(a, b)| (a.to_string(), b.to_string()))
+        expected.map(|(a, b, p)| (a.to_string(), b.to_string(), p))
     );
 }
 

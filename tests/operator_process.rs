@@ -1,6 +1,7 @@
 //! `cutover run` as a separate process against the simulated cluster: killed with SIGKILL
-//! after each of its writes in turn and started again, every plan still ends Succeeded with
-//! the invariants kept over the whole history.
+//! after each of its writes in turn and started again, every plan (a paced rollout, a plain
+//! restart, BlueGreen, and the GitOps flow's pending template) still ends Succeeded with the
+//! invariants kept over the whole history.
 
 mod support;
 
@@ -39,17 +40,25 @@ fn kill(child: Killed) {
 }
 
 /// Runs a plan with the operator killed right after its `kill_after`-th write; returns how
-/// many writes the operator made in all.
-async fn run_with_kill(
+/// many writes the operator made in all. With `gitops`, the new image is the paused
+/// Deployment's pending template rather than the plan's update.
+async fn run_with_kill_in(
     spec: serde_json::Value,
     replicas: i32,
     image: &str,
     kill_after: usize,
+    gitops: bool,
 ) -> usize {
     // A rolling restart mixes versions by design; a BlueGreen cutover never does.
     let spec_is_blue_green = spec["changes"][0]["type"] == "JavaVersion";
     let env = Env::new().await;
     env.deploy_app(replicas).await;
+    if gitops {
+        env.patch_deployment(json!({"spec": {"paused": true, "template": {
+            "metadata": {"annotations": {"sim.cutover.dev/ready-after-ms": "30"}},
+            "spec": {"containers": [{"name": APP, "image": image}]}}}}))
+            .await;
+    }
     let start = env.endpoints().len() - 1;
     let kubeconfig = env.kubeconfig();
     let first = operator(&kubeconfig);
@@ -83,7 +92,11 @@ async fn run_with_kill(
     if spec_is_blue_green {
         support::assert_no_mixing(&records, start);
     }
-    assert_clean_end(&env, replicas, image).await;
+    if gitops {
+        assert_gitops_end(&env, replicas, image).await;
+    } else {
+        assert_clean_end(&env, replicas, image).await;
+    }
     assert!(
         env.deployments()
             .get_opt(&format!("{APP}-green"))
@@ -99,10 +112,53 @@ async fn run_with_kill(
     env.operator_writes()
 }
 
+/// The GitOps flow's end: the Deployment as declared (still paused), every pod on its
+/// template, every ReplicaSet back with it.
+async fn assert_gitops_end(env: &Env, replicas: i32, image: &str) {
+    let d = env.deployments().get(APP).await.unwrap();
+    let spec = d.spec.unwrap();
+    assert_eq!(spec.paused, Some(true));
+    assert_eq!(spec.replicas, Some(replicas));
+    let annotations = d.metadata.annotations.unwrap_or_default();
+    assert!(
+        !annotations.keys().any(|k| k.starts_with("cutover.dev/")),
+        "{annotations:?}"
+    );
+    env.wait(
+        "every pod to run the pending template",
+        Duration::from_secs(5),
+        || async {
+            let images = env.images().await;
+            (images.len() as i32 == replicas && images.iter().all(|i| i == image)).then_some(())
+        },
+    )
+    .await;
+    let sets = kube::Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(
+        env.client.clone(),
+        support::NS,
+    )
+    .list(&Default::default())
+    .await
+    .unwrap();
+    for rs in sets.items {
+        let labels = rs.metadata.labels.unwrap_or_default();
+        assert!(!labels.contains_key("cutover.dev/held-by"), "{labels:?}");
+    }
+}
+
 async fn killed_after_every_write(spec: serde_json::Value, replicas: i32, image: &str) {
+    killed_after_every_write_in(spec, replicas, image, false).await;
+}
+
+async fn killed_after_every_write_in(
+    spec: serde_json::Value,
+    replicas: i32,
+    image: &str,
+    gitops: bool,
+) {
     let mut kill_after = 1;
     loop {
-        let total = run_with_kill(spec.clone(), replicas, image, kill_after).await;
+        let total = run_with_kill_in(spec.clone(), replicas, image, kill_after, gitops).await;
         if total == 0 || kill_after > total {
             break;
         }
@@ -139,4 +195,10 @@ async fn a_blue_green_cutover_survives_a_kill_after_any_write() {
         "blueGreen": {"scaleDownDelaySeconds": 0}
     });
     killed_after_every_write(spec, 2, NEW_IMAGE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_template_rollout_survives_a_kill_after_any_write() {
+    let spec = json!({"target": {"name": APP}, "service": APP});
+    killed_after_every_write_in(spec, 3, NEW_IMAGE, true).await;
 }

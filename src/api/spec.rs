@@ -26,7 +26,9 @@ use super::{Change, MaintenancePlanStatus};
     printcolumn = r#"{"name": "Strategy", "type": "string", "jsonPath": ".status.strategy", "description": "The chosen technique"}"#,
     printcolumn = r#"{"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Where the plan is in its lifecycle"}"#,
     printcolumn = r#"{"name": "Progress", "type": "string", "jsonPath": ".status.progress.text", "description": "Steps done out of the total"}"#,
-    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name": "Flow", "type": "string", "jsonPath": ".status.flow", "priority": 1, "description": "Where the new template came from: Update, PendingTemplate (GitOps) or Restart"}"#,
+    printcolumn = r#"{"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1, "description": "What is happening now"}"#
 )]
 #[x_kube(validation = Rule::new("self.target == oldSelf.target").message("target is immutable: create a new plan instead"))]
 #[x_kube(validation = Rule::new("self.service == oldSelf.service").message("service is immutable: create a new plan instead"))]
