@@ -1,9 +1,9 @@
 //! The GitOps flow against a sync loop: Git's manifests (the Deployment paused with the new
 //! template, the Service, the plan) are re-applied with forced server-side apply every
-//! 100 ms for the whole run, as Argo CD with self-heal or Flux would. A RollingRestart and a
-//! BlueGreen plan both succeed, the invariants hold over the recorded history, the last
-//! apply of Git's manifests changes nothing, and a template change without a plan rolls
-//! nothing.
+//! 100 ms for the whole run, as Argo CD with self-heal or Flux would. A RollingRestart, a
+//! BlueGreen and a FullRestart plan all succeed, the invariants hold over the recorded
+//! history, the last apply of Git's manifests changes nothing, and a template change without
+//! a plan rolls nothing.
 
 mod support;
 
@@ -312,4 +312,20 @@ async fn a_blue_green_cutover_of_the_pending_template_never_fights_the_sync_loop
     let records = env.endpoints();
     assert_ready_at_least(&records, start, 1);
     assert_no_mixing(&records, start);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_restart_of_the_pending_template_never_runs_two_versions_at_once() {
+    let plan = git_plan(
+        "restart-all",
+        json!([{"type": "FixPack", "fixPack": {"from": "de-31", "to": "de-32"}}]),
+        json!({"strategy": "FullRestart", "allowDowntime": true}),
+    );
+    let (env, start) = gitops_story(plan, Selector::FromGit).await;
+    let records = env.endpoints();
+    assert_no_mixing(&records, start);
+    assert!(
+        records[start..].iter().any(|r| r.ready.is_empty()),
+        "the downtime the plan allowed happened: every old pod stopped before a new one started"
+    );
 }
