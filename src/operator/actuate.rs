@@ -8,6 +8,8 @@ use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::action::Action;
 use super::error::{Error, status_code};
@@ -64,97 +66,29 @@ async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
         Action::ReplaceDeployment(d) => {
             let name = d.metadata.name.as_deref().unwrap_or_default();
             deployments
-                .replace(
-                    name,
-                    &PostParams {
-                        field_manager: Some(FIELD_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    d,
-                )
+                .replace(name, &post(), d)
                 .await
                 .map(|_| ())
                 .map_err(|e| Error::api("replace", format!("deployment {name}"), e))
         }
-        Action::PatchDeployment { name, patch } => deployments
-            .patch(
-                name,
-                &PatchParams {
-                    field_manager: Some(FIELD_MANAGER.into()),
-                    ..Default::default()
-                },
-                &Patch::Merge(patch),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::api("patch", format!("deployment {name}"), e)),
-        Action::CreateDeployment(d) => {
-            let name = d.metadata.name.as_deref().unwrap_or_default();
-            match deployments
-                .create(
-                    &PostParams {
-                        field_manager: Some(FIELD_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    d,
-                )
-                .await
-            {
-                Err(e) if status_code(&e) == Some(409) => Ok(()),
-                other => other
-                    .map(|_| ())
-                    .map_err(|e| Error::api("create", format!("deployment {name}"), e)),
-            }
+        Action::PatchDeployment { name, patch } => {
+            merge_patch(&deployments, name, patch, format!("deployment {name}")).await
         }
+        Action::CreateDeployment(d) => create_once(&deployments, d, "deployment").await,
         Action::DeleteDeployment { name } => {
-            match deployments.delete(name, &DeleteParams::background()).await {
-                Err(e) if status_code(&e) == Some(404) => Ok(()),
-                other => other
-                    .map(|_| ())
-                    .map_err(|e| Error::api("delete", format!("deployment {name}"), e)),
-            }
+            delete_if_there(&deployments, name, DeleteParams::background(), "deployment").await
         }
         Action::CreateReplicaSet(rs) => {
             let sets: Api<ReplicaSet> = Api::namespaced(t.client.clone(), ns);
-            let name = rs.metadata.name.as_deref().unwrap_or_default();
-            match sets
-                .create(
-                    &PostParams {
-                        field_manager: Some(FIELD_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    rs,
-                )
-                .await
-            {
-                Err(e) if status_code(&e) == Some(409) => Ok(()),
-                other => other
-                    .map(|_| ())
-                    .map_err(|e| Error::api("create", format!("replicaset {name}"), e)),
-            }
+            create_once(&sets, rs, "replicaset").await
         }
         Action::PatchReplicaSet { name, patch } => {
-            Api::<ReplicaSet>::namespaced(t.client.clone(), ns)
-                .patch(
-                    name,
-                    &PatchParams {
-                        field_manager: Some(FIELD_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    &Patch::Merge(patch),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| Error::api("patch", format!("replicaset {name}"), e))
+            let sets: Api<ReplicaSet> = Api::namespaced(t.client.clone(), ns);
+            merge_patch(&sets, name, patch, format!("replicaset {name}")).await
         }
         Action::DeleteReplicaSet { name } => {
             let sets: Api<ReplicaSet> = Api::namespaced(t.client.clone(), ns);
-            match sets.delete(name, &DeleteParams::background()).await {
-                Err(e) if status_code(&e) == Some(404) => Ok(()),
-                other => other
-                    .map(|_| ())
-                    .map_err(|e| Error::api("delete", format!("replicaset {name}"), e)),
-            }
+            delete_if_there(&sets, name, DeleteParams::background(), "replicaset").await
         }
         Action::SetServiceSelector { service, selector } => {
             let services: Api<Service> = Api::namespaced(t.client.clone(), ns);
@@ -163,42 +97,15 @@ async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
             ]))
             .expect("a valid JSON patch");
             services
-                .patch(
-                    service,
-                    &PatchParams {
-                        field_manager: Some(FIELD_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    &Patch::<()>::Json(patch),
-                )
+                .patch(service, &patch_params(), &Patch::<()>::Json(patch))
                 .await
                 .map(|_| ())
                 .map_err(|e| Error::api("patch", format!("service {service} selector"), e))
         }
-        Action::CreatePod(pod) => {
-            let name = pod.metadata.name.as_deref().unwrap_or_default();
-            match pods
-                .create(
-                    &PostParams {
-                        field_manager: Some(FIELD_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    pod,
-                )
-                .await
-            {
-                Err(e) if status_code(&e) == Some(409) => Ok(()),
-                other => other
-                    .map(|_| ())
-                    .map_err(|e| Error::api("create", format!("pod {name}"), e)),
-            }
+        Action::CreatePod(pod) => create_once(&pods, pod, "pod").await,
+        Action::DeletePod { name } => {
+            delete_if_there(&pods, name, DeleteParams::default(), "pod").await
         }
-        Action::DeletePod { name } => match pods.delete(name, &DeleteParams::default()).await {
-            Err(e) if status_code(&e) == Some(404) => Ok(()),
-            other => other
-                .map(|_| ())
-                .map_err(|e| Error::api("delete", format!("pod {name}"), e)),
-        },
         Action::EvictPod { name } => match pods.evict(name, &EvictParams::default()).await {
             Err(e) if status_code(&e) == Some(404) => Ok(()),
             Err(e) if status_code(&e) == Some(429) => Err(Error::EvictionBlocked(name.clone())),
@@ -230,6 +137,67 @@ async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+fn post() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+/// Creates `obj`; one that already exists (a repeated step) counts as created.
+async fn create_once<K>(api: &Api<K>, obj: &K, kind: &str) -> Result<(), Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    match api.create(&post(), obj).await {
+        Err(e) if status_code(&e) == Some(409) => Ok(()),
+        other => other
+            .map(|_| ())
+            .map_err(|e| Error::api("create", format!("{kind} {name}"), e)),
+    }
+}
+
+/// Deletes `name`; one that is already gone counts as deleted.
+async fn delete_if_there<K>(
+    api: &Api<K>,
+    name: &str,
+    params: DeleteParams,
+    kind: &str,
+) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &params).await {
+        Err(e) if status_code(&e) == Some(404) => Ok(()),
+        other => other
+            .map(|_| ())
+            .map_err(|e| Error::api("delete", format!("{kind} {name}"), e)),
+    }
+}
+
+async fn merge_patch<K>(
+    api: &Api<K>,
+    name: &str,
+    patch: &serde_json::Value,
+    what: String,
+) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, &patch_params(), &Patch::Merge(patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::api("patch", what, e))
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -729,23 +729,11 @@ fn move_target(cx: &Cx, saved: &Saved, h: &Handover, back: bool) -> Option<Progr
                 format!("pod {pod} of the original template is not Ready yet"),
                 None,
             ),
-            Turn::Done => {
-                let returning = Saved {
-                    handover: Some(Handover {
-                        returning: true,
-                        ..h.clone()
-                    }),
-                    ..saved.clone()
-                };
-                Progressed::act(
-                    word,
-                    format!("deployment {name}'s pods moved; handing the replica sets back"),
-                    vec![Action::PatchDeployment {
-                        name: name.clone(),
-                        patch: mark_patch(cx.plan, &returning),
-                    }],
-                )
-            }
+            Turn::Done => Progressed::act(
+                word,
+                format!("deployment {name}'s pods moved; handing the replica sets back"),
+                vec![handover::record_returning(cx, saved, h)],
+            ),
         },
     )
 }

@@ -18,7 +18,7 @@ use crate::operator::replica_sets::{
     self, adoptable_labels, for_template, relabel_patch, replicas, with_template,
 };
 use crate::operator::rollout::{desired_replicas, late_pod, pods_of};
-use crate::operator::target_state::Handover;
+use crate::operator::target_state::{Handover, Saved, mark_patch};
 use crate::operator::{pods, time};
 
 /// The label that marks a ReplicaSet as held by a plan (its value is the plan's name). The
@@ -51,12 +51,7 @@ pub(super) enum Turn {
 /// The handover for `pending` (the running set) to the target's template: an earlier
 /// revision's set is reused when it has that template, otherwise cutover makes one.
 pub(super) fn plan(cx: &Cx, pending: &ReplicaSet) -> (Handover, Option<ReplicaSet>) {
-    let template = cx
-        .target
-        .spec
-        .as_ref()
-        .map(|s| s.template.clone())
-        .unwrap_or_default();
+    let template = pending_template(cx);
     let labels = held_labels(cx.plan);
     let reused = with_template(&cx.snap.replica_sets, &template);
     let created = reused
@@ -94,6 +89,30 @@ pub(super) fn plan(cx: &Cx, pending: &ReplicaSet) -> (Handover, Option<ReplicaSe
     (handover, created)
 }
 
+/// The target's template: in this flow, the pending one.
+fn pending_template(cx: &Cx) -> k8s_openapi::api::core::v1::PodTemplateSpec {
+    cx.target
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default()
+}
+
+/// Records on the target that the pods have moved and the sets go back next.
+pub(super) fn record_returning(cx: &Cx, saved: &Saved, h: &Handover) -> Action {
+    let returning = Saved {
+        handover: Some(Handover {
+            returning: true,
+            ..h.clone()
+        }),
+        ..saved.clone()
+    };
+    Action::PatchDeployment {
+        name: cx.spec.target.name.clone(),
+        patch: mark_patch(cx.plan, &returning),
+    }
+}
+
 /// A set by name, wherever it is (still the target's, or taken over).
 fn set<'a>(cx: &'a Cx, name: &str) -> Option<&'a ReplicaSet> {
     cx.snap
@@ -129,13 +148,7 @@ pub(super) fn take_over(cx: &Cx, h: &Handover, created: Option<ReplicaSet>) -> V
     let mut actions = Vec::new();
     if h.created && set(cx, &h.new_set).is_none() {
         let rs = created.unwrap_or_else(|| {
-            let template = cx
-                .target
-                .spec
-                .as_ref()
-                .map(|s| s.template.clone())
-                .unwrap_or_default();
-            for_template(cx.target, &template, held_labels(cx.plan))
+            for_template(cx.target, &pending_template(cx), held_labels(cx.plan))
         });
         actions.push(Action::CreateReplicaSet(Box::new(rs)));
     }

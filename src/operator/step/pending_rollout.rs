@@ -161,24 +161,12 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             None,
         )
         .with_progress(progress),
-        Turn::Done => {
-            let returning = Saved {
-                handover: Some(Handover {
-                    returning: true,
-                    ..h.clone()
-                }),
-                ..saved.clone()
-            };
-            Progressed::act(
-                if back { "RollingBack" } else { "Rolling" },
-                format!("{prefix}all {total} pods moved; handing the replica sets back"),
-                vec![Action::PatchDeployment {
-                    name: cx.spec.target.name.clone(),
-                    patch: mark_patch(cx.plan, &returning),
-                }],
-            )
-            .with_progress(progress)
-        }
+        Turn::Done => Progressed::act(
+            if back { "RollingBack" } else { "Rolling" },
+            format!("{prefix}all {total} pods moved; handing the replica sets back"),
+            vec![handover::record_returning(cx, saved, h)],
+        )
+        .with_progress(progress),
     }
 }
 
