@@ -549,8 +549,16 @@ async fn pause_with_new_template(
     d["spec"]["template"].clone()
 }
 
-#[tokio::test]
-async fn paused_deployment_hands_over_to_an_adopted_replicaset() {
+/// A Deployment `name` of two pods (maxSurge 1, maxUnavailable 0) after its first rollout,
+/// with the name of its ReplicaSet.
+async fn two_pods_surging_one(
+    name: &str,
+) -> (
+    cutover_sim::SimCluster,
+    Api<Deployment>,
+    Api<ReplicaSet>,
+    String,
+) {
     let sim = cluster().await;
     let client = sim.client().unwrap();
     let deps: Api<Deployment> = Api::default_namespaced(client.clone());
@@ -559,15 +567,21 @@ async fn paused_deployment_hands_over_to_an_adopted_replicaset() {
         json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
     deps.create(
         &PostParams::default(),
-        &deployment("p", 2, strategy, json!({})),
+        &deployment(name, 2, strategy, json!({})),
     )
     .await
     .unwrap();
-    wait_for("the first rollout", T, || rollout_done(&sim, "p", 2)).await;
+    wait_for("the first rollout", T, || rollout_done(&sim, name, 2)).await;
     let first = sim.list(&keys::REPLICASETS, Some("default"))[0]["metadata"]["name"]
         .as_str()
         .unwrap()
         .to_string();
+    (sim, deps, rss, first)
+}
+
+#[tokio::test]
+async fn paused_deployment_hands_over_to_an_adopted_replicaset() {
+    let (sim, deps, rss, first) = two_pods_surging_one("p").await;
     let template = pause_with_new_template(
         &sim,
         &deps,
@@ -647,23 +661,7 @@ async fn paused_deployment_hands_over_to_an_adopted_replicaset() {
 
 #[tokio::test]
 async fn paused_deployment_scales_the_largest_active_replicaset() {
-    let sim = cluster().await;
-    let client = sim.client().unwrap();
-    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
-    let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
-    let strategy =
-        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
-    deps.create(
-        &PostParams::default(),
-        &deployment("s", 2, strategy, json!({})),
-    )
-    .await
-    .unwrap();
-    wait_for("the first rollout", T, || rollout_done(&sim, "s", 2)).await;
-    let first = sim.list(&keys::REPLICASETS, Some("default"))[0]["metadata"]["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (sim, deps, rss, first) = two_pods_surging_one("s").await;
     // The new template's pods never become Ready: the new ReplicaSet is never saturated.
     let template = pause_with_new_template(
         &sim,
