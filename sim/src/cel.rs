@@ -22,10 +22,11 @@ pub fn validate(
     old: Option<&Value>,
     errors: &mut Vec<(String, String)>,
 ) {
-    if !schema.to_string().contains("x-kubernetes-validations") {
+    let text = schema.to_string();
+    if !text.contains("x-kubernetes-validations") {
         return;
     }
-    let key = crate::util::fnv1a(schema.to_string().as_bytes());
+    let key = crate::util::fnv1a(text.as_bytes());
     let compiled = COMPILED.with(|c| {
         c.borrow_mut()
             .entry(key)

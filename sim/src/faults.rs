@@ -1,6 +1,7 @@
-//! Fault injection for API requests: rules that match a verb, resource, namespace and name and
-//! answer an error status, add latency, or cut watch streams, a number of times or with a
-//! seeded probability. Only HTTP requests are affected, never the in-process controllers.
+//! Fault injection for API requests: rules that match a verb, resource, namespace, name and
+//! requesting user (bearer token) and answer an error status, add latency, or cut watch
+//! streams, a number of times or with a seeded probability. Only HTTP requests are affected,
+//! never the in-process controllers.
 
 use crate::error::ApiError;
 use std::sync::Mutex;
@@ -29,6 +30,9 @@ pub struct FaultRule {
     pub namespace: Option<String>,
     /// Object name.
     pub name: Option<String>,
+    /// The requesting user: the bearer token the client sent ("" for none). Lets a test
+    /// fault one client (the operator) while its own client is served normally.
+    pub user: Option<String>,
     /// The effect.
     pub action: FaultAction,
     /// How many times the rule fires (None: unlimited).
@@ -45,6 +49,7 @@ impl FaultRule {
             resource: None,
             namespace: None,
             name: None,
+            user: None,
             action,
             times: None,
             probability: 1.0,
@@ -84,6 +89,11 @@ impl FaultRule {
         self.name = Some(n.into());
         self
     }
+    /// Only for requests of this user (the bearer token; "" for requests without one).
+    pub fn user(mut self, token: &str) -> Self {
+        self.user = Some(token.into());
+        self
+    }
     /// Fire at most `n` times.
     pub fn times(mut self, n: u32) -> Self {
         self.times = Some(n);
@@ -100,6 +110,7 @@ impl FaultRule {
             && self.resource.as_deref().is_none_or(|r| r == req.resource)
             && self.namespace.as_deref().is_none_or(|n| n == req.namespace)
             && self.name.as_deref().is_none_or(|n| n == req.name)
+            && self.user.as_deref().is_none_or(|u| u == req.user)
     }
 }
 
@@ -114,6 +125,8 @@ pub struct RequestInfo<'a> {
     pub namespace: &'a str,
     /// Name ("" if none).
     pub name: &'a str,
+    /// The bearer token of the request ("" if none).
+    pub user: &'a str,
 }
 
 /// The effects decided for one request.
@@ -256,6 +269,7 @@ mod tests {
             resource,
             namespace: "default",
             name,
+            user: "",
         }
     }
 
@@ -285,6 +299,25 @@ mod tests {
         );
         assert!(f.decide(&req("patch", "deployments", "a")).error.is_none());
         assert_eq!(f.fired(id), 2);
+    }
+
+    #[test]
+    fn user_rules_fault_only_that_user() {
+        let f = Faults::new(1);
+        let id = f.add(FaultRule::status(500).user("operator"));
+        let of = |user| RequestInfo {
+            user,
+            ..req("get", "pods", "p")
+        };
+        assert!(f.decide(&of("")).error.is_none());
+        assert!(f.decide(&of("someone-else")).error.is_none());
+        assert_eq!(f.decide(&of("operator")).error.unwrap().code, 500);
+        assert_eq!(f.fired(id), 1);
+        // Without a user matcher, every client is hit.
+        f.clear();
+        f.add(FaultRule::status(500));
+        assert!(f.decide(&of("")).error.is_some());
+        assert!(f.decide(&of("operator")).error.is_some());
     }
 
     #[test]

@@ -210,6 +210,14 @@ impl SimCluster {
             eviction_lock: tokio::sync::Mutex::new(()),
         });
         let router = http::router(app);
+        // Watch events and small responses go out at once rather than waiting for the
+        // client's acknowledgement of the previous segment (Nagle's algorithm, which with
+        // delayed acknowledgements holds a write for milliseconds).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+        });
         let mut tasks = vec![tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(error = %e, "simulated API server stopped");

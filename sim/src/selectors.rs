@@ -139,15 +139,19 @@ impl LabelSelector {
 
     /// Whether a label set matches.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        !self.nothing
-            && self.reqs.iter().all(|r| match r {
-                Req::Eq(k, v) => labels.get(k) == Some(v),
-                Req::NotEq(k, v) => labels.get(k) != Some(v),
-                Req::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
-                Req::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
-                Req::Exists(k) => labels.contains_key(k),
-                Req::NotExists(k) => !labels.contains_key(k),
-            })
+        !self.nothing && self.matches_with(|k| labels.get(k).map(String::as_str))
+    }
+
+    /// Whether the labels that `get` looks up match.
+    fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.reqs.iter().all(|r| match r {
+            Req::Eq(k, v) => get(k) == Some(v.as_str()),
+            Req::NotEq(k, v) => get(k) != Some(v.as_str()),
+            Req::In(k, vs) => get(k).is_some_and(|l| vs.iter().any(|v| v == l)),
+            Req::NotIn(k, vs) => get(k).is_none_or(|l| !vs.iter().any(|v| v == l)),
+            Req::Exists(k) => get(k).is_some(),
+            Req::NotExists(k) => get(k).is_none(),
+        })
     }
 
     /// Whether an object's labels match.
@@ -158,7 +162,11 @@ impl LabelSelector {
         if self.reqs.is_empty() {
             return true;
         }
-        self.matches(&crate::util::labels(obj))
+        // Looked up in the object itself: matching runs for every object of a list or a
+        // watch, and copying each object's labels into a map first would dominate it.
+        // Non-string values are skipped, as `util::labels` does.
+        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        self.matches_with(|k| labels.and_then(|m| m.get(k)).and_then(Value::as_str))
     }
 }
 
@@ -313,5 +321,31 @@ mod tests {
         assert!(f.matches(&json!({"metadata": {"name": "a"}, "status": {"phase": "Running"}})));
         assert!(!f.matches(&json!({"metadata": {"name": "a"}, "status": {"phase": "Failed"}})));
         assert_eq!(f.name(), Some("a"));
+    }
+
+    #[test]
+    fn matching_an_object_reads_its_labels_as_matching_a_copy_of_them_does() {
+        let selectors = [
+            "app=web,tier in (front, back),env notin (prod),!legacy,team",
+            "app!=web",
+            "team",
+            "!team",
+            "",
+        ];
+        let objects = [
+            json!({"metadata": {"labels": {"app": "web", "tier": "front", "team": "a"}}}),
+            json!({"metadata": {"labels": {"app": "db", "env": "prod", "legacy": "x"}}}),
+            json!({"metadata": {"labels": {"app": "web", "team": 7}}}),
+            json!({"metadata": {}}),
+        ];
+        for text in selectors {
+            let s = LabelSelector::parse(text).unwrap();
+            for o in &objects {
+                let copied = crate::util::labels(o);
+                assert_eq!(s.matches_object(o), s.matches(&copied), "{text} on {o}");
+            }
+        }
+        let nothing = LabelSelector::from_object(None);
+        assert!(!nothing.matches_object(&objects[0]));
     }
 }

@@ -33,7 +33,12 @@ pub struct Env {
 impl Env {
     /// A cluster with the CRD and the namespace, and no operator yet.
     pub async fn new() -> Env {
-        let sim = SimCluster::start(SimOptions::default())
+        Self::with_options(SimOptions::default()).await
+    }
+
+    /// As [`Env::new`], with the simulated cluster started with `options` (a fault seed, say).
+    pub async fn with_options(options: SimOptions) -> Env {
+        let sim = SimCluster::start(options)
             .await
             .expect("simulated cluster starts");
         let client = sim.client().expect("client");
@@ -99,6 +104,24 @@ impl Env {
         self.sim
             .write_kubeconfig(&path)
             .expect("kubeconfig written");
+        path
+    }
+
+    /// A kubeconfig for this cluster whose user sends the bearer token `token`, so that the
+    /// cluster can tell that client's requests apart (in its request log and fault rules).
+    pub fn kubeconfig_with_token(&self, token: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "cutover-test-{}-{}-{token}.kubeconfig",
+            std::process::id(),
+            self.sim.addr().port()
+        ));
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\n\
+             contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: {token}\n\
+             current-context: sim\nusers:\n- name: {token}\n  user:\n    token: {token}\n",
+            self.sim.url()
+        );
+        std::fs::write(&path, kubeconfig).expect("kubeconfig written");
         path
     }
 

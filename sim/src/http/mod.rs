@@ -154,18 +154,20 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 Some(s) => format!("{}/{s}", rp.rt.plural),
                 None => rp.rt.plural.clone(),
             };
-            app.store.history().record_request(RequestRecord {
-                user: bearer_token(&parts.headers),
-                verb,
-                group: rp.rt.group.clone(),
-                resource: resource.clone(),
-                namespace: rp.namespace.clone().unwrap_or_default(),
-            });
+            let user = bearer_token(&parts.headers);
             let decision = app.faults.decide(&RequestInfo {
                 verb,
                 resource: &resource,
                 namespace: rp.namespace.as_deref().unwrap_or(""),
                 name: rp.name.as_deref().unwrap_or(""),
+                user: &user,
+            });
+            app.store.history().record_request(RequestRecord {
+                user,
+                verb,
+                group: rp.rt.group.clone(),
+                resource: resource.clone(),
+                namespace: rp.namespace.clone().unwrap_or_default(),
             });
             if !decision.latency.is_zero() {
                 tokio::time::sleep(decision.latency).await;

@@ -277,6 +277,29 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
         }
         return start(snap, catalog, name, d);
     }
+    // The status write of the first step can be lost after its actions were carried out (an
+    // API error, a crash): the plan then goes on from the target's marks. The evaluation is
+    // pure and the spec immutable, so record it again rather than leave it out for good.
+    if d.status.strategy.is_none()
+        && let Ok(evaluation) = evaluate(&plan.spec, catalog)
+    {
+        d.status.findings = evaluation.findings;
+        d.status.strategy = Some(evaluation.verdict);
+    }
+    if d.status.started_at.is_none() {
+        d.status.started_at = saved.as_ref().and_then(|s| s.started_at).map(Time);
+    }
+    if d.status.flow.is_none()
+        && let Some(saved) = &saved
+    {
+        d.status.flow = Some(if saved.handover.is_some() {
+            Flow::PendingTemplate
+        } else if update_given(&plan.spec) {
+            Flow::Update
+        } else {
+            Flow::Restart
+        });
+    }
 
     let Some(target) = snap.target.as_ref() else {
         d.phase(
@@ -330,6 +353,13 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     };
     apply(&mut d, progressed);
     d.finish()
+}
+
+/// The plan says what the new pods look like (image, env or a template patch).
+fn update_given(spec: &MaintenancePlanSpec) -> bool {
+    spec.update
+        .as_ref()
+        .is_some_and(|u| u.image.is_some() || !u.env.is_empty() || u.pod_template_patch.is_some())
 }
 
 fn saved_mode(saved: &Saved) -> Mode {
@@ -425,11 +455,7 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         .unwrap_or_default();
     let paused_target = ready.target.spec.as_ref().and_then(|s| s.paused) == Some(true);
     let pending = replica_sets::pending_template(ready.target, &snap.replica_sets);
-    let has_update = spec
-        .update
-        .as_ref()
-        .is_some_and(|u| u.image.is_some() || !u.env.is_empty() || u.pod_template_patch.is_some());
-    if pending.is_some() && has_update {
+    if pending.is_some() && update_given(spec) {
         d.phase(
             Phase::Rejected,
             "Done",

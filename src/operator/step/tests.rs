@@ -695,3 +695,24 @@ fn a_plan_waits_for_the_holder_even_when_the_service_is_pinned() {
             .contains("waiting for plan p0")
     );
 }
+
+#[test]
+fn a_lost_first_status_write_is_made_good_from_the_marks() {
+    // The target is marked (the first step's actions happened) but the plan's status never
+    // recorded the start: the next step still reports the strategy, findings and start time.
+    let mut spec = base_spec();
+    spec["changes"] = json!([{"type": "FixPack", "fixPack": {"from": "de-31", "to": "de-32"}}]);
+    let mut snap = rolling_in_progress(vec![], three_old_pods(), false, spec);
+    snap.plan.status = None;
+    let d = run(&snap, 1);
+    assert_eq!(d.status.phase, Some(Phase::Progressing));
+    assert_eq!(d.status.strategy, Some(Verdict::RollingRestart));
+    assert!(!d.status.findings.is_empty());
+    assert_eq!(d.status.started_at.map(|t| t.0), Some(at(0)));
+    assert!(
+        d.status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Evaluated" && c.status == "True")
+    );
+}
