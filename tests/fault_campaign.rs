@@ -25,7 +25,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use cutover::api::{MaintenancePlan, Phase};
@@ -360,26 +360,8 @@ fn spawn_operator(kubeconfig: &Path, log: Option<PathBuf>) -> Killed {
         Some(Ok(file)) => Stdio::from(file),
         _ => Stdio::null(),
     };
-    Killed(
-        Command::new(env!("CARGO_BIN_EXE_cutover"))
-            .args([
-                "run",
-                "--leader-election",
-                "false",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--kubeconfig",
-            ])
-            .arg(kubeconfig)
-            .env(
-                "RUST_LOG",
-                std::env::var("CUTOVER_CAMPAIGN_RUST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("cutover run starts"),
-    )
+    let level = std::env::var("CUTOVER_CAMPAIGN_RUST_LOG").unwrap_or_else(|_| "warn".into());
+    support::run_operator(kubeconfig, &level, stderr)
 }
 
 // ---------------------------------------------------------------------------------------

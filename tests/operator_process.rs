@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use cutover::api::Phase;
@@ -15,23 +15,7 @@ use support::{APP, Env, Killed, assert_clean_end, assert_ready_at_least};
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
 
 fn operator(kubeconfig: &std::path::Path) -> Killed {
-    Killed(
-        Command::new(env!("CARGO_BIN_EXE_cutover"))
-            .args([
-                "run",
-                "--leader-election",
-                "false",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--kubeconfig",
-            ])
-            .arg(kubeconfig)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cutover run starts"),
-    )
+    support::run_operator(kubeconfig, "warn", Stdio::null())
 }
 
 fn kill(child: Killed) {

@@ -431,6 +431,32 @@ pub fn survivors(records: &[EndpointsRecord], at: usize) -> Vec<String> {
 /// A child process that is killed when dropped, so that a failing test leaves none behind.
 pub struct Killed(pub std::process::Child);
 
+/// `cutover run` as a process of its own (no leader election, metrics on a free port) against
+/// the cluster of `kubeconfig`, logging at `rust_log` to `stderr`.
+pub fn run_operator(
+    kubeconfig: &std::path::Path,
+    rust_log: &str,
+    stderr: std::process::Stdio,
+) -> Killed {
+    Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args([
+                "run",
+                "--leader-election",
+                "false",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--kubeconfig",
+            ])
+            .arg(kubeconfig)
+            .env("RUST_LOG", rust_log)
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("cutover run starts"),
+    )
+}
+
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
