@@ -322,6 +322,18 @@ async fn a_full_restart_of_the_pending_template_never_runs_two_versions_at_once(
         json!({"strategy": "FullRestart", "allowDowntime": true}),
     );
     let (env, start) = gitops_story(plan, Selector::FromGit).await;
+    let status = env
+        .plans()
+        .get("restart-all")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    let downtime = status.downtime.expect("status.downtime is reported");
+    assert!(
+        downtime.ends_with('s') && downtime != "unknown",
+        "{downtime}"
+    );
     let records = env.endpoints();
     assert_no_mixing(&records, start);
     assert!(

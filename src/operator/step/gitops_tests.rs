@@ -378,6 +378,11 @@ fn a_full_restart_stops_every_old_pod_before_a_new_one_starts() {
             assert!(!mixed, "old and new pods never run together");
             assert_eq!(m.pods.len(), 3);
             assert_eq!(m.target.spec.as_ref().unwrap().paused, Some(true));
+            let downtime = d.status.downtime.expect("the downtime is reported");
+            assert!(
+                downtime.ends_with('s') && downtime != "unknown",
+                "{downtime}"
+            );
             return;
         }
         assert_ne!(

@@ -6,10 +6,12 @@
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
+use super::full_restart;
 use super::handover::{self, Pace, Turn};
 use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
 use crate::operator::action::Action;
+use crate::operator::rollout::pods_of;
 use crate::operator::target_state::{Direction, Handover, Mode, Saved, mark_patch};
 
 pub(super) fn begin(cx: &Cx, pending: &ReplicaSet, stop_first: bool) -> Progressed {
@@ -90,14 +92,23 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                     cx.spec.target.name
                 ),
             ),
-            None => Progressed::finish(
-                Phase::Succeeded,
-                format!(
-                    "rolled out the pending template to {total} pods; deployment {} stays paused as declared",
-                    cx.spec.target.name
-                ),
-            )
-            .with_progress(Some(Progress::new(total, total))),
+            None => {
+                let mut p = Progressed::finish(
+                    Phase::Succeeded,
+                    format!(
+                        "rolled out the pending template to {total} pods; deployment {} stays paused as declared",
+                        cx.spec.target.name
+                    ),
+                )
+                .with_progress(Some(Progress::new(total, total)));
+                if h.stop_first {
+                    // From the start (the first step stopped every pod) to the first new pod
+                    // Ready, as for a FullRestart of an update.
+                    let new_pods = pods_of(&cx.snap.pods, &h.new_hash);
+                    p.downtime = Some(full_restart::downtime(saved, &new_pods));
+                }
+                p
+            }
         };
     }
     let take = handover::take_over(cx, h, None);
