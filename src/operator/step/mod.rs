@@ -67,6 +67,24 @@ impl Cx<'_> {
         }
     }
 
+    /// A `PodReplaced` Event when `done` of `total` pods run `template` and the last
+    /// recorded progress was lower.
+    pub fn pod_replaced(&self, done: i32, total: i32, template: &str) -> Option<Action> {
+        let before = self
+            .snap
+            .plan
+            .status
+            .as_ref()
+            .and_then(|s| s.progress.as_ref())
+            .map_or(0, |p| p.done);
+        (done > before && done <= total).then(|| {
+            Action::event(
+                "PodReplaced",
+                format!("{done}/{total} pods run the {template}"),
+            )
+        })
+    }
+
     /// The phase a plan ends in once it is back where it started: Aborted when asked to
     /// (abort or deletion), Failed when a failure sent it back.
     pub fn back_outcome(&self) -> Phase {

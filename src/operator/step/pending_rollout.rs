@@ -138,18 +138,9 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                 actions,
             )
             .with_progress(progress);
-            let before = cx
-                .snap
-                .plan
-                .status
-                .as_ref()
-                .and_then(|s| s.progress.as_ref())
-                .map_or(0, |p| p.done);
-            if !back && moved > before {
-                p.actions.push(Action::event(
-                    "PodReplaced",
-                    format!("{moved}/{total} pods run the pending template"),
-                ));
+            if !back {
+                p.actions
+                    .extend(cx.pod_replaced(moved, total, "pending template"));
             }
             p
         }

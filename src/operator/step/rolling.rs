@@ -150,20 +150,8 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     if cx.spec.paused {
         return Progressed::paused(done, total);
     }
-    let previously_done = cx
-        .snap
-        .plan
-        .status
-        .as_ref()
-        .and_then(|s| s.progress.as_ref())
-        .map_or(0, |p| p.done);
-    let replaced: Vec<Action> = (done > previously_done && done <= total)
-        .then(|| {
-            Action::event(
-                "PodReplaced",
-                format!("{done}/{total} pods run the new template"),
-            )
-        })
+    let replaced: Vec<Action> = cx
+        .pod_replaced(done, total, "new template")
         .into_iter()
         .collect();
     if is_complete(cx.target) {
