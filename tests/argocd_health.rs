@@ -538,7 +538,7 @@ fn as_object(plan: &MaintenancePlan) -> Value {
 #[tokio::test]
 async fn plans_carried_out_by_the_operator() {
     let long = Duration::from_secs(30);
-    let mut env = Env::new().await;
+    let mut env = Env::on_sim().await;
     env.deploy_app(2).await;
     env.start_operator();
     env.apply_plan(

@@ -325,29 +325,29 @@ fn install_faults(env: &Env, cfg: &RunConfig) -> Vec<(FaultKind, u64)> {
         // A conflict is what a write gets when someone else wrote first.
         for verb in ["create", "update", "patch", "delete"] {
             let rule = operator(FaultRule::status(409).verb(verb).probability(cfg.conflict));
-            rules.push((FaultKind::Conflict, env.sim.inject(rule)));
+            rules.push((FaultKind::Conflict, env.sim().inject(rule)));
         }
     }
     if cfg.throttle > 0.0 {
         let rule = operator(FaultRule::status(429).probability(cfg.throttle));
-        rules.push((FaultKind::Throttle, env.sim.inject(rule)));
+        rules.push((FaultKind::Throttle, env.sim().inject(rule)));
     }
     if cfg.server_error > 0.0 {
         let rule = operator(FaultRule::status(500).probability(cfg.server_error));
-        rules.push((FaultKind::ServerError, env.sim.inject(rule)));
+        rules.push((FaultKind::ServerError, env.sim().inject(rule)));
     }
     if cfg.latency > 0.0 {
         let rule = operator(
             FaultRule::latency(Duration::from_millis(cfg.latency_ms)).probability(cfg.latency),
         );
-        rules.push((FaultKind::Latency, env.sim.inject(rule)));
+        rules.push((FaultKind::Latency, env.sim().inject(rule)));
     }
     if cfg.drop_watch > 0.0 {
         let rule = operator(
             FaultRule::drop_watch(Duration::from_millis(cfg.drop_after_ms))
                 .probability(cfg.drop_watch),
         );
-        rules.push((FaultKind::DropWatch, env.sim.inject(rule)));
+        rules.push((FaultKind::DropWatch, env.sim().inject(rule)));
     }
     rules
 }
@@ -445,7 +445,7 @@ async fn run_one(cfg: RunConfig, logs: Option<PathBuf>) -> RunResult {
     // The end state must hold on its own, without an operator fixing it up afterwards.
     drop(operator);
     let faults = fired(&env, &rules);
-    env.sim.faults().clear();
+    env.sim().faults().clear();
     let _ = std::fs::remove_file(&kubeconfig);
 
     let phase = plan.status.as_ref().and_then(|s| s.phase);
@@ -471,7 +471,7 @@ async fn run_one(cfg: RunConfig, logs: Option<PathBuf>) -> RunResult {
 fn fired(env: &Env, rules: &[(FaultKind, u64)]) -> BTreeMap<FaultKind, u64> {
     let mut counts: BTreeMap<FaultKind, u64> = FaultKind::ALL.iter().map(|k| (*k, 0)).collect();
     for (kind, id) in rules {
-        *counts.entry(*kind).or_default() += u64::from(env.sim.faults().fired(*id));
+        *counts.entry(*kind).or_default() += u64::from(env.sim().faults().fired(*id));
     }
     counts
 }

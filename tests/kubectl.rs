@@ -27,7 +27,7 @@ fn text(out: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_wait_and_get_with_kubectl() {
-    let mut env = Env::new().await;
+    let mut env = Env::on_sim().await;
     env.deploy_app(2).await;
     env.start_operator();
     let kc = env.kubeconfig();

@@ -92,7 +92,7 @@ async fn manual_promotion_with_a_preview_service() {
     let mut env = Env::new().await;
     env.deploy_app(2).await;
     let preview: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
-        "metadata": {"name": "liferay-preview", "namespace": support::NS},
+        "metadata": {"name": "liferay-preview", "namespace": env.ns},
         "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}
     }))
     .unwrap();

@@ -186,7 +186,7 @@ async fn wait_ready(env: &Env, image: &str) {
 /// Runs the whole GitOps story for one plan; returns the index in the endpoint history where
 /// the plan was committed.
 async fn gitops_story(plan: Value, selector: Selector) -> (Env, usize) {
-    let mut env = Env::new().await;
+    let mut env = Env::on_sim().await;
     env.start_operator();
     let client = env.client.clone();
 

@@ -94,7 +94,7 @@ async fn reporters(env: &Env, plan: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_acts_and_a_follower_takes_over() {
-    let env = Env::new().await;
+    let env = Env::on_sim().await;
     env.deploy_app(2).await;
     let kubeconfig = env.kubeconfig();
     let (port_a, port_b) = (free_port(), free_port());
@@ -177,7 +177,7 @@ async fn only_the_leader_acts_and_a_follower_takes_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_operator_gracefully() {
-    let env = Env::new().await;
+    let env = Env::on_sim().await;
     let kubeconfig = env.kubeconfig();
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))

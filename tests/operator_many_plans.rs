@@ -48,7 +48,7 @@ async fn create_target(env: &Env, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_plans_than_concurrent_reconciles_all_finish() {
-    let mut env = Env::new().await;
+    let mut env = Env::on_sim().await;
     let names: Vec<String> = (0..PLANS).map(|i| format!("app-{i}")).collect();
     join_all(names.iter().map(|n| create_target(&env, n))).await;
     env.wait(

@@ -35,7 +35,7 @@ async fn run_with_kill_in(
 ) -> usize {
     // A rolling restart mixes versions by design; a BlueGreen cutover never does.
     let spec_is_blue_green = spec["changes"][0]["type"] == "JavaVersion";
-    let env = Env::new().await;
+    let env = Env::on_sim().await;
     env.deploy_app(replicas).await;
     if gitops {
         env.patch_deployment(json!({"spec": {"paused": true, "template": {

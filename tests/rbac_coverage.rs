@@ -21,11 +21,11 @@ fn operator(env: &Env) -> (Killed, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!(
         "cutover-rbac-{}-{}.kubeconfig",
         std::process::id(),
-        env.sim.addr().port()
+        env.sim().addr().port()
     ));
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: operator\ncurrent-context: sim\nusers:\n- name: operator\n  user:\n    token: {TOKEN}\n",
-        env.sim.url()
+        env.sim().url()
     );
     std::fs::write(&path, kubeconfig).unwrap();
     let child = Killed(
@@ -61,9 +61,9 @@ async fn run_plan(env: &Env, name: &str, spec: serde_json::Value, phase: Phase) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rules_allow_every_request_and_every_rule_is_needed() {
-    let env = Env::new().await;
+    let env = Env::on_sim().await;
     env.deploy_app(2).await;
-    env.sim
+    env.sim()
         .apply(
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fixpacks", "namespace": NS},
                    "data": {"catalog.yaml": "fixPacks:\n  - {id: de-41, kind: Clustering}\n"}}),

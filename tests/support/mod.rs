@@ -20,23 +20,44 @@ use kube::{Api, Client, CustomResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
 
+pub mod bed;
+pub mod recorder;
+
+pub use bed::Bed;
+
+/// The namespace of the tests on the simulated cluster (each test has a cluster of its own
+/// there); on the real control plane each test gets a namespace of its own (`Env::ns`).
 pub const NS: &str = "portal";
 pub const APP: &str = "liferay";
 
 pub struct Env {
-    pub sim: SimCluster,
+    pub bed: Bed,
     pub client: Client,
+    /// The namespace of this test's objects.
+    pub ns: String,
+    recorder: recorder::Recorder,
     stop: Option<watch::Sender<bool>>,
     operator: Option<tokio::task::JoinHandle<()>>,
+    operator_process: Option<Killed>,
 }
 
 impl Env {
-    /// A cluster with the CRD and the namespace, and no operator yet.
+    /// A cluster with the CRD and the namespace, and no operator yet: the simulated cluster,
+    /// or the real control plane when `CUTOVER_BED=real` (see `bed`).
     pub async fn new() -> Env {
+        match bed::RealBed::from_env() {
+            Some(real) => Self::on_real(real).await,
+            None => Self::with_options(SimOptions::default()).await,
+        }
+    }
+
+    /// The simulated cluster, whatever the bed: for a test that needs what only it has.
+    pub async fn on_sim() -> Env {
         Self::with_options(SimOptions::default()).await
     }
 
-    /// As [`Env::new`], with the simulated cluster started with `options` (a fault seed, say).
+    /// The simulated cluster started with `options` (a fault seed, say), whatever the bed:
+    /// for the tests that need what only the simulated cluster has.
     pub async fn with_options(options: SimOptions) -> Env {
         let sim = SimCluster::start(options)
             .await
@@ -46,24 +67,64 @@ impl Env {
         crds.create(&PostParams::default(), &MaintenancePlan::crd())
             .await
             .expect("CRD created");
+        Self::finish(Bed::Sim(Box::new(sim)), client, NS.to_string()).await
+    }
+
+    async fn on_real(real: bed::RealBed) -> Env {
+        let client = real.client().await;
+        bed::install_crd(&client).await;
+        let ns = bed::unique_namespace();
+        Self::finish(Bed::Real(real), client, ns).await
+    }
+
+    async fn finish(bed: Bed, client: Client, ns: String) -> Env {
         let namespaces: Api<Namespace> = Api::all(client.clone());
         namespaces
             .create(
                 &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap(),
+                &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
             )
             .await
             .expect("namespace created");
+        let recorder = recorder::Recorder::start(client.clone(), &ns);
         Env {
-            sim,
+            bed,
             client,
+            ns,
+            recorder,
             stop: None,
             operator: None,
+            operator_process: None,
         }
     }
 
-    /// The operator, in this process, watching all namespaces.
+    /// The simulated cluster; panics on the real control plane, naming what needed it.
+    pub fn sim(&self) -> &SimCluster {
+        match &self.bed {
+            Bed::Sim(sim) => sim,
+            Bed::Real(_) => panic!(
+                "this test needs the simulated cluster (fault injection, the write history or the kubelet's knobs)"
+            ),
+        }
+    }
+
+    pub fn is_real(&self) -> bool {
+        matches!(self.bed, Bed::Real(_))
+    }
+
+    /// The operator, watching this test's namespace: in this process on the simulated
+    /// cluster; on the real control plane as `cutover run`, a process of its own with the
+    /// token of a ServiceAccount bound to the chart's ClusterRole.
     pub fn start_operator(&mut self) {
+        if let Bed::Real(real) = &self.bed {
+            self.operator_process = Some(run_operator_in(
+                &real.operator_kubeconfig(),
+                Some(&self.ns),
+                "info",
+                std::process::Stdio::inherit(),
+            ));
+            return;
+        }
         let (stop, stopped) = watch::channel(false);
         let (synced, _) = watch::channel(0usize);
         let settings = Settings {
@@ -86,6 +147,7 @@ impl Env {
     }
 
     pub async fn stop_operator(&mut self) {
+        self.operator_process = None;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }
@@ -94,14 +156,26 @@ impl Env {
         }
     }
 
+    /// The kubeconfig an operator process of a test uses: the simulated cluster's, or on the
+    /// real control plane the ServiceAccount's with the chart's permissions.
+    pub fn operator_kubeconfig(&self) -> std::path::PathBuf {
+        match &self.bed {
+            Bed::Real(real) => real.operator_kubeconfig(),
+            Bed::Sim(_) => self.kubeconfig(),
+        }
+    }
+
     /// A kubeconfig for this cluster, for an operator running as a separate process.
     pub fn kubeconfig(&self) -> std::path::PathBuf {
+        if let Bed::Real(real) = &self.bed {
+            return real.admin_kubeconfig();
+        }
         let path = std::env::temp_dir().join(format!(
             "cutover-test-{}-{}.kubeconfig",
             std::process::id(),
-            self.sim.addr().port()
+            self.sim().addr().port()
         ));
-        self.sim
+        self.sim()
             .write_kubeconfig(&path)
             .expect("kubeconfig written");
         path
@@ -113,13 +187,13 @@ impl Env {
         let path = std::env::temp_dir().join(format!(
             "cutover-test-{}-{}-{token}.kubeconfig",
             std::process::id(),
-            self.sim.addr().port()
+            self.sim().addr().port()
         ));
         let kubeconfig = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\n\
              contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: {token}\n\
              current-context: sim\nusers:\n- name: {token}\n  user:\n    token: {token}\n",
-            self.sim.url()
+            self.sim().url()
         );
         std::fs::write(&path, kubeconfig).expect("kubeconfig written");
         path
@@ -127,7 +201,7 @@ impl Env {
 
     /// Writes the operator made (its own field manager).
     pub fn operator_writes(&self) -> usize {
-        self.sim
+        self.sim()
             .history()
             .writes()
             .iter()
@@ -138,7 +212,7 @@ impl Env {
     /// A PodDisruptionBudget over the application that allows no disruption at all.
     pub async fn block_disruptions(&self) {
         let pdb: PodDisruptionBudget = serde_json::from_value(json!({
-            "metadata": {"name": APP, "namespace": NS},
+            "metadata": {"name": APP, "namespace": self.ns},
             "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": APP}}}
         }))
         .unwrap();
@@ -161,29 +235,29 @@ impl Env {
     }
 
     fn pdbs(&self) -> Api<PodDisruptionBudget> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     pub fn deployments(&self) -> Api<Deployment> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     pub fn plans(&self) -> Api<MaintenancePlan> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     pub fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     pub fn services(&self) -> Api<Service> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     /// The sample application: a Deployment of `replicas` pods and its Service, all Ready.
     pub async fn deploy_app(&self, replicas: i32) {
         let deployment: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": APP, "namespace": NS},
+            "metadata": {"name": APP, "namespace": self.ns},
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": {"app": APP}},
@@ -200,7 +274,7 @@ impl Env {
             .await
             .expect("deployment created");
         let service: Service = serde_json::from_value(json!({
-            "metadata": {"name": APP, "namespace": NS},
+            "metadata": {"name": APP, "namespace": self.ns},
             "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}
         }))
         .unwrap();
@@ -235,7 +309,7 @@ impl Env {
     pub async fn apply_plan(&self, name: &str, spec: serde_json::Value) -> MaintenancePlan {
         let plan: MaintenancePlan = serde_json::from_value(json!({
             "apiVersion": "cutover.dev/v1alpha1", "kind": "MaintenancePlan",
-            "metadata": {"name": name, "namespace": NS},
+            "metadata": {"name": name, "namespace": self.ns},
             "spec": spec
         }))
         .expect("plan parses");
@@ -323,8 +397,14 @@ impl Env {
         }
     }
 
+    /// The application Service's endpoints as the test's own watch recorded them.
     pub fn endpoints(&self) -> Vec<EndpointsRecord> {
-        self.sim.history().endpoints_of(NS, APP)
+        self.recorder.endpoints_of(APP)
+    }
+
+    /// Another Service's endpoints as the test's own watch recorded them.
+    pub fn endpoints_of(&self, service: &str) -> Vec<EndpointsRecord> {
+        self.recorder.endpoints_of(service)
     }
 
     /// Pods of the application that are not terminating, with their image.
@@ -438,17 +518,31 @@ pub fn run_operator(
     rust_log: &str,
     stderr: std::process::Stdio,
 ) -> Killed {
+    run_operator_in(kubeconfig, None, rust_log, stderr)
+}
+
+/// As [`run_operator`], watching only `namespace` when one is given.
+pub fn run_operator_in(
+    kubeconfig: &std::path::Path,
+    namespace: Option<&str>,
+    rust_log: &str,
+    stderr: std::process::Stdio,
+) -> Killed {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"));
+    command.args([
+        "run",
+        "--leader-election",
+        "false",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--kubeconfig",
+    ]);
+    command.arg(kubeconfig);
+    if let Some(ns) = namespace {
+        command.args(["--namespace", ns]);
+    }
     Killed(
-        std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
-            .args([
-                "run",
-                "--leader-election",
-                "false",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--kubeconfig",
-            ])
-            .arg(kubeconfig)
+        command
             .env("RUST_LOG", rust_log)
             .stdout(std::process::Stdio::null())
             .stderr(stderr)
