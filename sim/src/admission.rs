@@ -325,7 +325,11 @@ fn check_statefulset(obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
     }
     if let Some(old) = old {
         let fixed = |v: &Value| {
-            let mut m = v.get("spec").and_then(Value::as_object).cloned().unwrap_or_default();
+            let mut m = v
+                .get("spec")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             m.retain(|k, _| !STATEFULSET_MUTABLE.contains(&k.as_str()));
             m
         };

@@ -69,8 +69,10 @@ pub fn volumes_match(set: &Value, pod: &Value, ordinal: i64) -> bool {
 /// What the retention policy asks of a claim's owners: (owned by the set, owned by the pod).
 fn wanted_owners(set: &Value, scaled_down: bool) -> (bool, bool) {
     let policy = |k: &str| {
-        util::str_at(set, &format!("/spec/persistentVolumeClaimRetentionPolicy/{k}"))
-            == Some("Delete")
+        util::str_at(
+            set,
+            &format!("/spec/persistentVolumeClaimRetentionPolicy/{k}"),
+        ) == Some("Delete")
     };
     match (policy("whenDeleted"), policy("whenScaled")) {
         (false, false) => (false, false),
@@ -122,10 +124,7 @@ pub fn create_missing(store: &Store, set: &Value, ordinal: i64) -> bool {
             ok &= !util::is_terminating(&existing);
             continue;
         }
-        let mut labels = t
-            .pointer("/metadata/labels")
-            .cloned()
-            .unwrap_or(json!({}));
+        let mut labels = t.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
         if !labels.is_object() {
             labels = json!({});
         }

@@ -164,12 +164,7 @@ fn create(
 
 /// Deletes the oldest revisions that are neither current, nor update, nor used by a pod, so
 /// that at most `revisionHistoryLimit` such revisions remain.
-pub fn truncate(
-    store: &Store,
-    set: &Value,
-    revisions: &[Arc<Value>],
-    live: &HashSet<String>,
-) {
+pub fn truncate(store: &Store, set: &Value, revisions: &[Arc<Value>], live: &HashSet<String>) {
     let limit = util::i64_at(set, "/spec/revisionHistoryLimit").unwrap_or(10);
     if limit < 0 {
         return;

@@ -11,9 +11,9 @@
 //! Revisions live in `revisions`, claims in `claims`.
 
 use super::claims;
+use super::replicaset::pod_from_template;
 use super::revisions::{self, POD_REVISION_LABEL};
 use super::{Reconciler, WorkKey, owner_name, pod_available, pod_ready, record_event};
-use super::replicaset::pod_from_template;
 use crate::resources::{ResKey, keys};
 use crate::selectors::LabelSelector;
 use crate::store::{DeleteOpts, EventType, Part, Store, StoreEvent, WriteCtx};
@@ -202,7 +202,10 @@ impl Pass<'_> {
                 self.event(
                     "Normal",
                     "SuccessfulCreate",
-                    format!("create Pod {name} in StatefulSet {} successful", self.set_name()),
+                    format!(
+                        "create Pod {name} in StatefulSet {} successful",
+                        self.set_name()
+                    ),
                 );
                 Some(p)
             }
@@ -357,12 +360,16 @@ impl Pass<'_> {
                 condemned.push((ord, p.clone()));
             }
         }
-        condemned.sort_by(|a, b| b.0.cmp(&a.0));
+        condemned.sort_by_key(|c| std::cmp::Reverse(c.0));
         let min_ready = self.spec.min_ready;
         let first_unavailable: Option<String> = replicas
             .iter()
             .find(|p| p.as_ref().is_none_or(|p| unavailable(p, min_ready)))
-            .map(|p| p.as_ref().map(|p| util::uid(p).to_string()).unwrap_or_default())
+            .map(|p| {
+                p.as_ref()
+                    .map(|p| util::uid(p).to_string())
+                    .unwrap_or_default()
+            })
             .or_else(|| {
                 condemned
                     .iter()
@@ -398,12 +405,7 @@ impl Pass<'_> {
 }
 
 /// The status from the pods as they are (`computeReplicaStatus` and `completeRollingUpdate`).
-fn status(
-    set: &Value,
-    pass: &mut Pass<'_>,
-    pods: &[Arc<Value>],
-    collision_count: i64,
-) -> Value {
+fn status(set: &Value, pass: &mut Pass<'_>, pods: &[Arc<Value>], collision_count: i64) -> Value {
     let current = util::name(&pass.current).to_string();
     let update = util::name(&pass.update).to_string();
     let (mut replicas, mut ready, mut available, mut current_n, mut updated) = (0, 0, 0, 0, 0);

@@ -288,7 +288,11 @@ pub fn cells(rt: &ResourceType, version: &str, obj: &Value) -> Vec<Value> {
                 json!(s("/status/phase")),
                 json!(s("/spec/volumeName")),
                 json!(capacity),
-                json!(if bound { modes.join(",") } else { String::new() }),
+                json!(if bound {
+                    modes.join(",")
+                } else {
+                    String::new()
+                }),
                 json!(or_unset(s("/spec/storageClassName"))),
                 json!(or_unset(s("/spec/volumeAttributesClassName"))),
                 age,
