@@ -619,4 +619,27 @@ async fn kubectl_applies_and_rolls_out_a_statefulset() {
     let mut hosts: Vec<&str> = out.split_whitespace().collect();
     hosts.sort();
     assert_eq!(hosts, ["db-0", "db-1", "db-2"], "{out}");
+
+    // kubectl follows continue tokens page by page, as a table and as objects.
+    let out = k.ok(&["get", "pods", "--chunk-size=1"], None).await;
+    for p in ["db-0", "db-1", "db-2"] {
+        assert_eq!(table_row(&out, p).get(1), Some(&"1/1"), "{out}");
+    }
+    let out = k
+        .ok(&["get", "pvc", "--chunk-size=2", "-o", "name"], None)
+        .await;
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let out = k
+        .ok(
+            &[
+                "get",
+                "pods",
+                "--field-selector=status.phase=Running,metadata.name!=db-0",
+                "-o",
+                "name",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(out, "pod/db-1\npod/db-2\n");
 }
