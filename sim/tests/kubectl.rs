@@ -598,6 +598,44 @@ async fn kubectl_applies_and_rolls_out_a_statefulset() {
         .await;
     assert_eq!(out.lines().count(), 2, "{out}");
 
+    // History and undo read and re-apply the ControllerRevisions.
+    let out = k.ok(&["rollout", "history", "statefulset/db"], None).await;
+    assert!(
+        out.contains("REVISION") && out.lines().any(|l| l.starts_with('2')),
+        "{out}"
+    );
+    let out = k
+        .ok(
+            &["rollout", "undo", "statefulset/db", "--to-revision=1"],
+            None,
+        )
+        .await;
+    assert!(out.contains("rolled back"), "{out}");
+    k.ok(&rollout, None).await;
+    let set = sim
+        .get(&cutover_sim::keys::STATEFULSETS, "default", "db")
+        .unwrap();
+    assert_eq!(set["status"]["currentRevision"], rev_name.as_str());
+    assert!(
+        set["spec"]["template"]["metadata"]["annotations"]
+            .get("kubectl.kubernetes.io/restartedAt")
+            .is_none(),
+        "{set}"
+    );
+    let rev = sim
+        .get(
+            &cutover_sim::keys::CONTROLLERREVISIONS,
+            "default",
+            &rev_name,
+        )
+        .unwrap();
+    assert_eq!(rev["revision"], 3);
+    let out = k.ok(&["describe", "statefulset", "db"], None).await;
+    assert!(
+        out.contains("Replicas:") && out.contains("SuccessfulCreate"),
+        "{out}"
+    );
+
     // Scaling through the scale subresource, and the endpoints of the headless Service.
     k.ok(&["scale", "statefulset/db", "--replicas=3"], None)
         .await;
@@ -620,13 +658,48 @@ async fn kubectl_applies_and_rolls_out_a_statefulset() {
     hosts.sort();
     assert_eq!(hosts, ["db-0", "db-1", "db-2"], "{out}");
 
+    // Server-side apply creates and changes a StatefulSet as well.
+    let cache = STATEFUL_APP
+        .split("---")
+        .nth(2)
+        .unwrap()
+        .replace("name: db", "name: cache")
+        .replace("app: db", "app: cache")
+        .replace("serviceName: db", "serviceName: cache");
+    let out = k
+        .ok(&["apply", "--server-side", "-f", "-"], Some(&cache))
+        .await;
+    assert!(
+        out.contains("statefulset.apps/cache serverside-applied"),
+        "{out}"
+    );
+    let out = k
+        .ok(
+            &["apply", "--server-side", "-f", "-"],
+            Some(&cache.replace("replicas: 2", "replicas: 1")),
+        )
+        .await;
+    assert!(out.contains("serverside-applied"), "{out}");
+    let out = k
+        .ok(
+            &["rollout", "status", "statefulset/cache", "--timeout=20s"],
+            None,
+        )
+        .await;
+    assert!(out.contains("1 new pods have been updated"), "{out}");
+
     // kubectl follows continue tokens page by page, as a table and as objects.
-    let out = k.ok(&["get", "pods", "--chunk-size=1"], None).await;
+    let out = k
+        .ok(&["get", "pods", "-l", "app=db", "--chunk-size=1"], None)
+        .await;
     for p in ["db-0", "db-1", "db-2"] {
         assert_eq!(table_row(&out, p).get(1), Some(&"1/1"), "{out}");
     }
     let out = k
-        .ok(&["get", "pvc", "--chunk-size=2", "-o", "name"], None)
+        .ok(
+            &["get", "pvc", "-l", "app=db", "--chunk-size=2", "-o", "name"],
+            None,
+        )
         .await;
     assert_eq!(out.lines().count(), 3, "{out}");
     let out = k
@@ -634,6 +707,8 @@ async fn kubectl_applies_and_rolls_out_a_statefulset() {
             &[
                 "get",
                 "pods",
+                "-l",
+                "app=db",
                 "--field-selector=status.phase=Running,metadata.name!=db-0",
                 "-o",
                 "name",

@@ -776,3 +776,72 @@ async fn immutable_fields_are_refused_and_defaults_are_set() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_set_deleted_with_orphans_and_made_again_adopts_its_pods() {
+    let sim = cluster().await;
+    let spec = json!({"volumeClaimTemplates": claim_templates()});
+    let api = create(&sim, statefulset("web", 2, spec.clone())).await;
+    let first = wait_for("rollout", T, || settled(&sim, "web", 2)).await;
+    let uids: Vec<Value> = pods_of(&sim, "web")
+        .iter()
+        .map(|p| p["metadata"]["uid"].clone())
+        .collect();
+    api.delete("web", &DeleteParams::orphan()).await.unwrap();
+    wait_for("the set gone", T, || {
+        sim.get(&keys::STATEFULSETS, NS, "web")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    for p in pods_of(&sim, "web") {
+        assert!(p["metadata"].get("ownerReferences").is_none(), "{p}");
+    }
+    create(&sim, statefulset("web", 2, spec)).await;
+    let again = wait_for("adopted", T, || {
+        settled(&sim, "web", 2).filter(|s| s["metadata"]["uid"] != first["metadata"]["uid"])
+    })
+    .await;
+    let pods = pods_of(&sim, "web");
+    let now: Vec<Value> = pods.iter().map(|p| p["metadata"]["uid"].clone()).collect();
+    assert_eq!(now, uids, "the pods were replaced instead of adopted");
+    for p in &pods {
+        assert_eq!(
+            p["metadata"]["ownerReferences"][0]["uid"],
+            again["metadata"]["uid"]
+        );
+    }
+    assert_eq!(
+        again["status"]["updateRevision"],
+        first["status"]["updateRevision"]
+    );
+    let revs = sim.list(&keys::CONTROLLERREVISIONS, Some(NS));
+    assert_eq!(revs.len(), 1);
+    assert_eq!(
+        revs[0]["metadata"]["ownerReferences"][0]["uid"],
+        again["metadata"]["uid"]
+    );
+    let events: Vec<String> = sim
+        .list(&keys::EVENTS, Some(NS))
+        .iter()
+        .filter(|e| e["reason"] == "SuccessfulCreate")
+        .filter_map(|e| e["message"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        events.contains(&"create Pod web-0 in StatefulSet web successful".to_string()),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .contains(&"create Claim data-web-1 Pod web-1 in StatefulSet web success".to_string()),
+        "{events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|m| m.starts_with("create Pod"))
+            .count(),
+        2,
+        "{events:?}"
+    );
+}
