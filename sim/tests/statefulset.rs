@@ -845,3 +845,46 @@ async fn a_set_deleted_with_orphans_and_made_again_adopts_its_pods() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn ordered_ready_touches_nothing_while_a_pod_is_unhealthy() {
+    let sim = cluster().await;
+    let api = create(&sim, statefulset("web", 3, json!({}))).await;
+    let first = wait_for("rollout", T, || settled(&sim, "web", 3)).await;
+    let old_rev = first["status"]["currentRevision"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.kubelet().set_pod_ready(NS, "web-0", false);
+    wait_for("web-0 unready", T, || {
+        (get_set(&sim, "web")["status"]["readyReplicas"] == 2).then_some(())
+    })
+    .await;
+    set_image(&api, "web", "img:2").await;
+    let patch = json!({"spec": {"replicas": 4}});
+    api.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for("the update revision", T, || {
+        let s = get_set(&sim, "web");
+        (s["status"]["updateRevision"] != old_rev.as_str()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(controller_deletions(&sim).is_empty(), "a pod was updated");
+    assert!(
+        pod(&sim, "web-3").is_none(),
+        "scaled up past an unready pod"
+    );
+
+    sim.kubelet().clear_pod_override(NS, "web-0");
+    wait_for("the rollout", T, || {
+        settled(&sim, "web", 4).filter(|s| s["status"]["currentRevision"] != old_rev.as_str())
+    })
+    .await;
+    // Scaling comes before the update: web-3 is made (at the update revision) first.
+    let created3 = created_at(&sim, "web-3", 0).unwrap();
+    let first_delete = controller_deletions(&sim)[0].clone();
+    assert!(created3 < first_delete.0);
+    assert_eq!(first_delete.1, "web-2");
+}
