@@ -888,3 +888,38 @@ async fn ordered_ready_touches_nothing_while_a_pod_is_unhealthy() {
     assert!(created3 < first_delete.0);
     assert_eq!(first_delete.1, "web-2");
 }
+
+#[tokio::test]
+async fn parallel_scale_down_removes_the_condemned_together() {
+    let sim = cluster().await;
+    sim.kubelet().set_grace_period(Duration::from_millis(300));
+    let api = create(
+        &sim,
+        statefulset("web", 4, json!({"podManagementPolicy": "Parallel"})),
+    )
+    .await;
+    wait_for("rollout", T, || settled(&sim, "web", 4)).await;
+    let patch = json!({"spec": {"replicas": 1}});
+    api.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for("one pod", T, || settled(&sim, "web", 1)).await;
+    let mut deleted: Vec<String> = controller_deletions(&sim)
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted, ["web-1", "web-2", "web-3"]);
+    let last_mark = controller_deletions(&sim)
+        .iter()
+        .map(|d| d.0)
+        .max()
+        .unwrap();
+    let first_gone = pod_writes(&sim)
+        .iter()
+        .filter(|w| w.manager == "kubelet" && w.verb == "delete")
+        .map(|w| w.rv)
+        .min()
+        .unwrap();
+    assert!(last_mark < first_gone, "Parallel waited for a pod to go");
+}
