@@ -760,6 +760,16 @@ async fn lists_page_with_limit_and_continue_on_one_snapshot() {
         second.metadata.resource_version.as_deref(),
         Some(rv.as_str())
     );
+    // A list at the exact resourceVersion of the first page reads the same snapshot.
+    let exact = cms
+        .list(
+            &ListParams::default()
+                .at(&rv)
+                .matching(kube::api::VersionMatch::Exact),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&exact), ["p1", "p2", "p3", "p4", "p5"]);
     let token = second.metadata.continue_.clone().unwrap();
     let third = cms
         .list(&ListParams::default().limit(2).continue_token(&token))

@@ -217,14 +217,27 @@ fn list(r: &Req<'_>) -> Result<Response, ApiError> {
             .filter(|c| !c.is_empty())
             .map(paging::Continue::parse)
             .transpose()?;
-    let (items, rv) = match &cont {
-        Some(c) => (
+    let exact = match (r.q.get("resourceVersionMatch"), r.q.get("resourceVersion")) {
+        (Some("Exact"), Some(v)) => Some(
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {v:?}")))?,
+        ),
+        _ => None,
+    };
+    let (items, rv) = match (&cont, exact) {
+        (None, Some(rv)) => (
+            r.app
+                .store
+                .list_at(&r.key(), r.rp.namespace.as_deref(), rv)?,
+            rv,
+        ),
+        (Some(c), _) => (
             r.app
                 .store
                 .list_at(&r.key(), r.rp.namespace.as_deref(), c.rv)?,
             c.rv,
         ),
-        None => r.app.store.list(&r.key(), r.rp.namespace.as_deref()),
+        (None, None) => r.app.store.list(&r.key(), r.rp.namespace.as_deref()),
     };
     let items: Vec<Arc<Value>> = items
         .into_iter()
