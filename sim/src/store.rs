@@ -285,8 +285,8 @@ impl Store {
 
     /// The objects of a type as they were at resourceVersion `rv` (a continued list reads the
     /// snapshot its first page was taken from, as does a list at an exact resourceVersion),
-    /// rebuilt by undoing the changes after `rv`; 410
-    /// Expired when `rv` is older than the window of remembered changes.
+    /// rebuilt by undoing the changes after `rv`; 410 Expired when `rv` is older than the
+    /// window of remembered changes.
     pub fn list_at(
         &self,
         res: &ResKey,
