@@ -923,3 +923,59 @@ async fn parallel_scale_down_removes_the_condemned_together() {
         .unwrap();
     assert!(last_mark < first_gone, "Parallel waited for a pod to go");
 }
+
+#[tokio::test]
+async fn a_start_ordinal_shifts_pod_and_claim_names() {
+    let sim = cluster().await;
+    create(
+        &sim,
+        statefulset(
+            "web",
+            2,
+            json!({"ordinals": {"start": 5}, "volumeClaimTemplates": claim_templates()}),
+        ),
+    )
+    .await;
+    wait_for("rollout", T, || settled(&sim, "web", 2)).await;
+    let names: Vec<String> = pods_of(&sim, "web")
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["web-5", "web-6"]);
+    assert_eq!(
+        pod(&sim, "web-6").unwrap()["metadata"]["labels"]["apps.kubernetes.io/pod-index"],
+        "6"
+    );
+    assert!(claim(&sim, "data-web-5").is_some() && claim(&sim, "data-web-6").is_some());
+    assert!(claim(&sim, "data-web-0").is_none());
+}
+
+#[tokio::test]
+async fn a_rolling_update_holds_each_replacement_for_min_ready_seconds() {
+    let sim = cluster().await;
+    let api = create(&sim, statefulset("web", 2, json!({"minReadySeconds": 1}))).await;
+    let first = wait_for("rollout", T, || {
+        settled(&sim, "web", 2).filter(|s| s["status"]["availableReplicas"] == 2)
+    })
+    .await;
+    let old_rev = first["status"]["currentRevision"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    set_image(&api, "web", "img:2").await;
+    wait_for("the update", T, || {
+        settled(&sim, "web", 2).filter(|s| s["status"]["currentRevision"] != old_rev.as_str())
+    })
+    .await;
+    let deletions = controller_deletions(&sim);
+    assert_eq!(deletions.len(), 2);
+    assert_eq!(deletions[0].1, "web-1");
+    let writes = pod_writes(&sim);
+    let time_of = |rv: u64| writes.iter().find(|w| w.rv == rv).unwrap().time;
+    let ready = ready_at(&sim, "web-1", deletions[0].0).unwrap();
+    let held = time_of(deletions[1].0).duration_since(time_of(ready));
+    assert!(
+        held.as_millis() >= 990,
+        "web-0 went {held:?} after web-1 was Ready"
+    );
+}
