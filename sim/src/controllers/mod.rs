@@ -14,6 +14,7 @@ pub mod namespace;
 pub mod pdb;
 pub mod replicaset;
 pub mod revisions;
+pub mod stateful_pod;
 pub mod statefulset;
 pub mod volumes;
 

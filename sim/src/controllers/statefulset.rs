@@ -8,12 +8,14 @@
 //! deleted by anyone recreated under the same name; the retention policy of claims; orphan
 //! pods adopted by selector; and the status, with the rolling update completed when every
 //! replica runs the update revision. `maxUnavailable` (alpha) is not implemented: one at a time.
-//! Revisions live in `revisions`, claims in `claims`.
+//! Revisions live in `revisions`, claims in `claims`, what a pod of a set is in `stateful_pod`.
 
 use super::claims;
-use super::replicaset::pod_from_template;
-use super::revisions::{self, POD_REVISION_LABEL};
-use super::{Reconciler, WorkKey, owner_name, pod_available, pod_ready, record_event};
+use super::revisions;
+use super::stateful_pod::{
+    self, ordinal, phase, pod_revision, running_and_available, running_and_ready, unavailable,
+};
+use super::{Reconciler, WorkKey, owner_name, record_event};
 use crate::resources::{ResKey, keys};
 use crate::selectors::LabelSelector;
 use crate::store::{DeleteOpts, EventType, Part, Store, StoreEvent, WriteCtx};
@@ -24,51 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const MANAGER: &str = "statefulset-controller";
-/// Pod label with the pod's own name.
-pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
-/// Pod label with the pod's ordinal.
-pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
-
 /// The StatefulSet controller.
 #[derive(Default)]
 pub struct StatefulSetController;
-
-/// The ordinal of a pod of `set` from its name (`<set>-<ordinal>`), if it is one.
-pub fn ordinal(set_name: &str, pod: &Value) -> Option<i64> {
-    let rest = util::name(pod).strip_prefix(set_name)?.strip_prefix('-')?;
-    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    rest.parse().ok()
-}
-
-/// The revision a pod was made from.
-pub fn pod_revision(pod: &Value) -> &str {
-    pod.pointer("/metadata/labels")
-        .and_then(|l| l.get(POD_REVISION_LABEL))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn phase(pod: &Value) -> &str {
-    util::str_at(pod, "/status/phase").unwrap_or("")
-}
-
-fn running_and_ready(pod: &Value) -> bool {
-    phase(pod) == "Running" && pod_ready(pod)
-}
-
-/// Running and available for `min_ready`; else, if it will be, how long until then.
-fn running_and_available(pod: &Value, min_ready: Duration) -> Result<(), Option<Duration>> {
-    if phase(pod) != "Running" {
-        return Err(None);
-    }
-    pod_available(pod, min_ready)
-}
-
-fn unavailable(pod: &Value, min_ready: Duration) -> bool {
-    util::is_terminating(pod) || running_and_available(pod, min_ready).is_err()
-}
 
 /// What the set asks for.
 struct Spec {
@@ -78,7 +38,6 @@ struct Spec {
     monotonic: bool,
     rolling: bool,
     partition: i64,
-    service: String,
 }
 
 impl Spec {
@@ -99,9 +58,6 @@ impl Spec {
             partition: util::i64_at(set, "/spec/updateStrategy/rollingUpdate/partition")
                 .unwrap_or(0)
                 .max(0),
-            service: util::str_at(set, "/spec/serviceName")
-                .unwrap_or_default()
-                .to_string(),
         }
     }
 
@@ -146,45 +102,7 @@ impl Pass<'_> {
     fn new_pod(&self, ordinal: i64) -> Value {
         let below = self.spec.rolling && ordinal < self.spec.start + self.spec.partition;
         let revision = if below { &self.current } else { &self.update };
-        let template = revisions::template_of(revision);
-        let name = format!("{}-{ordinal}", self.set_name());
-        let mut pod = pod_from_template(self.set, &template, &name);
-        let labels = util::meta_mut(&mut pod)
-            .entry("labels")
-            .or_insert(json!({}));
-        if !labels.is_object() {
-            *labels = json!({});
-        }
-        labels[POD_REVISION_LABEL] = json!(util::name(revision));
-        self.set_identity(&mut pod, ordinal);
-        claims::set_volumes(self.set, &mut pod, ordinal);
-        pod
-    }
-
-    fn set_identity(&self, pod: &mut Value, ordinal: i64) {
-        let name = util::name(pod).to_string();
-        let labels = util::meta_mut(pod).entry("labels").or_insert(json!({}));
-        if !labels.is_object() {
-            *labels = json!({});
-        }
-        labels[POD_NAME_LABEL] = json!(name);
-        labels[POD_INDEX_LABEL] = json!(ordinal.to_string());
-        let spec = util::obj_mut(pod, "spec");
-        spec.insert("hostname".into(), json!(name));
-        if self.spec.service.is_empty() {
-            spec.remove("subdomain");
-        } else {
-            spec.insert("subdomain".into(), json!(self.spec.service));
-        }
-    }
-
-    fn identity_matches(&self, pod: &Value, ordinal: i64) -> bool {
-        let labels = util::labels(pod);
-        let name = util::name(pod);
-        labels.get(POD_NAME_LABEL).map(String::as_str) == Some(name)
-            && labels.get(POD_INDEX_LABEL) == Some(&ordinal.to_string())
-            && util::str_at(pod, "/spec/hostname") == Some(name)
-            && util::str_at(pod, "/spec/subdomain").unwrap_or_default() == self.spec.service
+        stateful_pod::new(self.set, revision, ordinal)
     }
 
     fn create_pod(&mut self, ordinal: i64) -> Option<Arc<Value>> {
@@ -264,7 +182,9 @@ impl Pass<'_> {
     /// Keeps a live replica's identity, volumes and claim owners (`UpdateStatefulPod`).
     fn enforce_invariants(&mut self, pod: &Arc<Value>, ordinal: i64) {
         claims::enforce_retention(self.store, self.set, pod, ordinal, false);
-        if self.identity_matches(pod, ordinal) && claims::volumes_match(self.set, pod, ordinal) {
+        if stateful_pod::identity_matches(self.set, pod, ordinal)
+            && claims::volumes_match(self.set, pod, ordinal)
+        {
             return;
         }
         let _ = self.store.modify(
@@ -278,7 +198,7 @@ impl Pass<'_> {
                     return Err(crate::error::ApiError::conflict("pods", util::name(pod)));
                 }
                 let mut new = cur.clone();
-                self.set_identity(&mut new, ordinal);
+                stateful_pod::set_identity(self.set, &mut new, ordinal);
                 claims::set_volumes(self.set, &mut new, ordinal);
                 Ok(new)
             },
