@@ -7,6 +7,7 @@ pub mod api;
 pub mod crd;
 pub mod input;
 pub mod invariants;
+pub mod manifest;
 pub mod operator;
 pub mod rbac;
 pub mod report;

@@ -75,6 +75,17 @@ fn every_example_evaluates_as_its_comment_says() {
         let object = json.as_object().unwrap();
         let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
         keys.sort();
+        // `changes` appears when changes were read from a manifest in the file.
+        if let Some(changes) = object.get("changes") {
+            keys.retain(|k| *k != "changes");
+            for change in changes.as_array().unwrap() {
+                assert!(
+                    matches!(change["source"].as_str(), Some("Declared" | "Inferred")),
+                    "{}: {change}",
+                    path.display()
+                );
+            }
+        }
         assert_eq!(keys, ["findings", "name", "strategy"], "{}", path.display());
         assert_eq!(json["strategy"], strategy.as_str(), "{}", path.display());
         for finding in json["findings"].as_array().unwrap() {
@@ -292,4 +303,213 @@ fn a_missing_file_is_invalid_input() {
     let out = cutover(&["evaluate", "-f", "examples/does-not-exist.yaml"], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("does-not-exist.yaml: cannot read"));
+}
+
+/// Changes read from a target manifest (DESIGN section 2b): `--before`/`--after`, or a
+/// manifest among the `-f` documents.
+mod inferred {
+    use super::{cutover, text};
+
+    const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: liferay}\nspec:\n  selector: {matchLabels: {app: liferay}}\n  template:\n    metadata: {labels: {app: liferay}}\n    spec:\n      containers: [{name: liferay, image: 'IMAGE'}]\n";
+
+    fn deployment(image: &str) -> String {
+        DEPLOYMENT.replace("IMAGE", image)
+    }
+
+    fn plan(spec: &str) -> String {
+        format!(
+            "apiVersion: cutover.dev/v1alpha1\nkind: MaintenancePlan\nmetadata: {{name: p}}\nspec:\n  target: {{name: liferay}}\n  service: liferay\n{spec}"
+        )
+    }
+
+    fn json(args: &[&str], stdin: &str) -> (serde_json::Value, i32) {
+        let out = cutover(args, Some(stdin));
+        let value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("JSON on stdout: {}", text(&out.stderr)));
+        (value, out.status.code().unwrap())
+    }
+
+    #[test]
+    fn an_image_bump_alone_is_read_as_the_fix_pack_it_is() {
+        let doc = format!(
+            "{}---\n{}",
+            deployment("liferay/dxp:7.0.10-de-28"),
+            plan("  update: {image: 'liferay/dxp:7.0.10-de-32'}\n")
+        );
+        let (report, code) = json(&["evaluate", "-f", "-", "-o", "json"], &doc);
+        assert_eq!(
+            (report["strategy"].as_str(), code),
+            (Some("Rejected"), 1),
+            "{report}"
+        );
+        assert_eq!(report["changes"][0]["source"], "Inferred");
+        assert_eq!(report["changes"][0]["fixPack"]["to"], "de-32-7010");
+        let finding = &report["findings"][0];
+        assert_eq!(finding["rule"], "fixpack-crosses-non-revertible");
+        assert!(
+            finding["message"].as_str().unwrap().contains("de-30"),
+            "{finding}"
+        );
+
+        let isolated = format!(
+            "{}---\n{}",
+            deployment("liferay/dxp:7.0.10-de-28"),
+            plan(
+                "  update: {image: 'liferay/dxp:7.0.10-de-32'}\n  blueGreen: {dataIsolation: Isolated}\n"
+            )
+        );
+        let (report, code) = json(&["evaluate", "-f", "-", "-o", "json"], &isolated);
+        assert_eq!(
+            (report["strategy"].as_str(), code),
+            (Some("BlueGreen"), 0),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn without_a_manifest_or_with_inference_off_only_declared_changes_count() {
+        let bump = plan("  update: {image: 'liferay/dxp:7.0.10-de-32'}\n");
+        let (report, _) = json(&["evaluate", "-f", "-", "-o", "json"], &bump);
+        assert_eq!(report["strategy"], "RollingRestart", "{report}");
+        assert!(report.get("changes").is_none(), "{report}");
+        let off = format!(
+            "{}---\n{}",
+            deployment("liferay/dxp:7.0.10-de-28"),
+            plan("  inferChanges: false\n  update: {image: 'liferay/dxp:7.0.10-de-32'}\n")
+        );
+        let (report, _) = json(&["evaluate", "-f", "-", "-o", "json"], &off);
+        assert_eq!(report["strategy"], "RollingRestart", "{report}");
+    }
+
+    #[test]
+    fn a_pull_request_is_checked_base_against_head() {
+        let (report, code) = json(
+            &[
+                "evaluate",
+                "-f",
+                "examples/gitops-pr/branch/plan.yaml",
+                "--before",
+                "examples/gitops-pr/main/liferay.yaml",
+                "--after",
+                "examples/gitops-pr/branch/liferay.yaml",
+                "-o",
+                "json",
+            ],
+            "",
+        );
+        assert_eq!(
+            (report["strategy"].as_str(), code),
+            (Some("BlueGreen"), 0),
+            "{report}"
+        );
+        let kinds: Vec<&str> = report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["FixPack", "PortalProperties"]);
+        // The same plan on shared data would be rejected: the check fails the pull request.
+        let shared = std::fs::read_to_string("examples/gitops-pr/branch/plan.yaml")
+            .unwrap()
+            .replace("dataIsolation: Isolated", "dataIsolation: Shared");
+        let out = cutover(
+            &[
+                "evaluate",
+                "-f",
+                "-",
+                "--before",
+                "examples/gitops-pr/main/liferay.yaml",
+                "--after",
+                "examples/gitops-pr/branch/liferay.yaml",
+            ],
+            Some(&shared),
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stdout).contains("de-30"), "{}", text(&out.stdout));
+    }
+
+    #[test]
+    fn a_declaration_the_image_contradicts_is_rejected_naming_both() {
+        let doc = format!(
+            "{}---\n{}",
+            deployment("liferay/dxp:7.0.10-de-28"),
+            plan(
+                "  allowDowntime: true\n  changes: [{type: FixPack, fixPack: {from: de-28, to: de-29}}]\n  update: {image: 'liferay/dxp:7.0.10-de-32'}\n"
+            )
+        );
+        let (report, code) = json(&["evaluate", "-f", "-", "-o", "json"], &doc);
+        assert_eq!(
+            (report["strategy"].as_str(), code),
+            (Some("Rejected"), 1),
+            "{report}"
+        );
+        let finding = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "inferred-contradicts-declared")
+            .expect("a contradiction finding");
+        let message = finding["message"].as_str().unwrap();
+        assert!(
+            message.contains("de-28 -> de-29") && message.contains("de-32-7010"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_image_nobody_explains_blocks_a_rolling_restart_until_declared() {
+        let doc = format!(
+            "{}---\n{}",
+            deployment("liferay/dxp:7.0.10-de-28"),
+            plan("  update: {image: 'acme/portal:2'}\n")
+        );
+        let (report, _) = json(&["evaluate", "-f", "-", "-o", "json"], &doc);
+        assert_eq!(report["strategy"], "BlueGreen", "{report}");
+        assert_eq!(report["findings"][0]["rule"], "unrecognized-image");
+        let declared = format!(
+            "{}---\n{}",
+            deployment("liferay/dxp:7.0.10-de-28"),
+            plan(
+                "  changes: [{type: Custom, custom: {description: our image, rollingRestartSafe: true}}]\n  update: {image: 'acme/portal:2'}\n"
+            )
+        );
+        let (report, _) = json(&["evaluate", "-f", "-", "-o", "json"], &declared);
+        assert_eq!(report["strategy"], "RollingRestart", "{report}");
+    }
+
+    #[test]
+    fn bad_manifests_exit_2_naming_file_field_and_reason() {
+        let bump = plan("  update: {image: 'liferay/dxp:7.0.10-de-32'}\n");
+        let cases: [(&[&str], &str, &str); 3] = [
+            (
+                &["--after", "examples/gitops-pr/branch/liferay.yaml"],
+                bump.as_str(),
+                "--after",
+            ),
+            (
+                &["--before", "examples/gitops-pr/main/liferay.yaml"],
+                &bump.replace("name: liferay}", "name: other}"),
+                "spec.target",
+            ),
+            (
+                &[],
+                &format!("{}---\n{}", deployment("liferay/DXP:bad"), bump),
+                "containers[liferay].image",
+            ),
+        ];
+        for (extra, stdin, named) in cases {
+            let mut args = vec!["evaluate", "-f", "-"];
+            args.extend_from_slice(extra);
+            let out = cutover(&args, Some(stdin));
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            assert!(err.contains(named), "{named}: {err}");
+            assert!(
+                out.stdout.is_empty(),
+                "nothing on stdout: {}",
+                text(&out.stdout)
+            );
+        }
+    }
 }

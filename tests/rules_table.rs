@@ -20,6 +20,7 @@ fn spec(changes: Vec<Change>) -> MaintenancePlanSpec {
         service: "liferay".into(),
         changes,
         update: None,
+        infer_changes: true,
         strategy: StrategyChoice::Auto,
         allow_downtime: false,
         rolling_restart: Default::default(),

@@ -244,3 +244,26 @@ pub struct CustomChange {
     #[serde(default)]
     pub rolling_restart_safe: bool,
 }
+
+/// Where an effective change comes from.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeSource {
+    /// Listed in `spec.changes`.
+    Declared,
+    /// Read from the difference between the running pod template and the new one.
+    Inferred,
+}
+
+/// A change the rules evaluated: a declared one as written, or one read from the template.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectiveChange {
+    /// `Declared` (from `spec.changes`) or `Inferred` (from the template).
+    pub source: ChangeSource,
+    /// The change itself, in the shape of an item of `spec.changes`.
+    #[serde(flatten)]
+    pub change: Change,
+    /// For an inferred change: what in the template it was read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inferred_from: Option<String>,
+}

@@ -50,6 +50,11 @@ pub struct MaintenancePlanSpec {
     /// template (GitOps flow) or to restart the pods unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<PodUpdate>,
+    /// Also read changes from the difference between the running pod template and the new
+    /// one (a Liferay DXP image tag, `LIFERAY_*`, JVM option and `JAVA_VERSION` variables) and
+    /// evaluate them together with the declared ones.
+    #[serde(default = "default_true")]
+    pub infer_changes: bool,
     /// Which technique to use. `Auto` picks the safest one the rules allow.
     #[serde(default)]
     pub strategy: StrategyChoice,

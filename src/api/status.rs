@@ -28,6 +28,10 @@ pub struct MaintenancePlanStatus {
     /// What is happening, or why the plan stopped, in a sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The effective changes: the declared ones first, then those read from the template
+    /// (`inferChanges`). A finding's `change` is an index into this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<super::EffectiveChange>,
     /// The evaluation of each change against the rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
@@ -167,7 +171,8 @@ impl From<Technique> for Verdict {
 /// What a rule says about one change.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
-    /// Index of the change in `spec.changes`.
+    /// Index of the change in the effective changes (`status.changes`): the declared ones
+    /// (`spec.changes`, in order) first, then the inferred ones.
     pub change: u32,
     /// Stable name of the rule.
     pub rule: String,

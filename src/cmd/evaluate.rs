@@ -8,8 +8,11 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use cutover::api::Verdict;
 use cutover::input::{InputError, PlanDocument, read_plans};
+use cutover::manifest::{Manifest, read_manifests};
+use cutover::operator::template::updated_template;
 use cutover::report::{self, PlanReport};
-use cutover::rules::{Catalog, Evaluation, evaluate};
+use cutover::rules::{Catalog, Evaluation, Templates, evaluate_with};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,6 +25,14 @@ pub struct Args {
     /// Fix pack catalog file extending (and overriding) the built-in one.
     #[arg(long)]
     catalog: Option<PathBuf>,
+    /// The target's manifest as it runs (e.g. the file on the main branch), to infer the
+    /// changes of the new template. A target manifest among the -f documents counts as this.
+    #[arg(long)]
+    before: Option<PathBuf>,
+    /// The target's manifest as it will be (e.g. the file on a pull request's branch). Without
+    /// it the new template is the running one with the plan's update applied.
+    #[arg(long)]
+    after: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -71,24 +82,55 @@ fn evaluate_all(args: &Args) -> Result<Vec<(PlanDocument, Evaluation)>, Vec<Stri
         }
         None => Catalog::builtin().clone(),
     };
-    let mut results = Vec::new();
+    let before = args
+        .before
+        .as_ref()
+        .map(manifests_of)
+        .transpose()
+        .map_err(|e| vec![e])?;
+    let after = args
+        .after
+        .as_ref()
+        .map(manifests_of)
+        .transpose()
+        .map_err(|e| vec![e])?;
+    let mut plans = Vec::new();
+    let mut inline = Vec::new();
     let mut errors = Vec::new();
     for path in &args.files {
         let source = path.display().to_string();
-        let plans = match read_source(path)
-            .and_then(|text| read_plans(&text, &source).map_err(|e| e.to_string()))
-        {
-            Ok(plans) => plans,
-            Err(message) => {
-                errors.push(message);
-                continue;
+        let read = read_source(path).and_then(|text| {
+            let found = read_plans(&text, &source).map_err(|e| e.to_string())?;
+            let manifests = read_manifests(&text, &source, false).map_err(|e| e.to_string())?;
+            Ok((found, manifests))
+        });
+        match read {
+            Ok((found, manifests)) => {
+                plans.extend(found.into_iter().map(|doc| (source.clone(), doc)));
+                inline.extend(manifests);
             }
-        };
-        for doc in plans {
-            match evaluate(&doc.plan.spec, &catalog) {
-                Ok(evaluation) => results.push((doc, evaluation)),
-                Err(field) => errors.push(InputError::in_plan(&source, &doc, field).to_string()),
-            }
+            Err(message) => errors.push(message),
+        }
+    }
+    let before = before.unwrap_or(Given {
+        source: None,
+        manifests: inline,
+    });
+    if after.is_some() && before.source.is_none() && before.manifests.is_empty() {
+        errors.push(
+            "--after: needs the target as it runs too: give --before FILE (or put the target's manifest among the -f files)".to_string(),
+        );
+    }
+    let mut results = Vec::new();
+    for (source, doc) in plans {
+        let evaluated = templates_for(&doc, &before, after.as_ref()).and_then(|t| {
+            let templates = t.as_ref().map(|(running, new)| Templates { running, new });
+            evaluate_with(&doc.plan.spec, templates, &catalog)
+                .map_err(|field| InputError::in_plan(&source, &doc, field).to_string())
+        });
+        match evaluated {
+            Ok(evaluation) => results.push((doc, evaluation)),
+            Err(message) => errors.push(message),
         }
     }
     if errors.is_empty() {
@@ -96,6 +138,83 @@ fn evaluate_all(args: &Args) -> Result<Vec<(PlanDocument, Evaluation)>, Vec<Stri
     } else {
         Err(errors)
     }
+}
+
+/// Manifests read from one `--before` or `--after` file (or found among the plans).
+struct Given {
+    source: Option<String>,
+    manifests: Vec<Manifest>,
+}
+
+fn manifests_of(path: &PathBuf) -> Result<Given, String> {
+    let source = path.display().to_string();
+    let text = read_source(path)?;
+    let manifests = read_manifests(&text, &source, true).map_err(|e| e.to_string())?;
+    if manifests.is_empty() {
+        return Err(format!(
+            "{source}: no apps/v1 Deployment found (the target's manifest was expected)"
+        ));
+    }
+    Ok(Given {
+        source: Some(source),
+        manifests,
+    })
+}
+
+/// The plan's target in `given`; an error when the file was named and holds other workloads.
+fn target_in<'a>(
+    doc: &PlanDocument,
+    given: &'a Given,
+    flag: &str,
+) -> Result<Option<&'a Manifest>, String> {
+    let target = &doc.plan.spec.target;
+    let found = given
+        .manifests
+        .iter()
+        .find(|m| m.kind == target.kind && m.name == target.name);
+    match (found, &given.source) {
+        (Some(m), _) => Ok(Some(m)),
+        (None, Some(source)) => {
+            let have: Vec<String> = given.manifests.iter().map(Manifest::describe).collect();
+            Err(format!(
+                "{flag} {source}: spec.target: plan {:?} targets {:?} {} but the file holds {}",
+                doc.name(),
+                target.kind,
+                target.name,
+                have.join(", ")
+            ))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The running and the new template of the plan's target, when a manifest gives them.
+fn templates_for(
+    doc: &PlanDocument,
+    before: &Given,
+    after: Option<&Given>,
+) -> Result<Option<(PodTemplateSpec, PodTemplateSpec)>, String> {
+    let Some(running) = target_in(doc, before, "--before")? else {
+        return Ok(None);
+    };
+    let new_base = match after {
+        Some(after) => target_in(doc, after, "--after")?.unwrap_or(running),
+        None => running,
+    };
+    let new = match &doc.plan.spec.update {
+        Some(update) => {
+            updated_template(&running.name, &new_base.template, update).map_err(|e| {
+                format!(
+                    "{}: document {} (plan {:?}): {e}",
+                    new_base.source,
+                    new_base.document,
+                    doc.name()
+                )
+            })?
+        }
+        None => new_base.template.clone(),
+    };
+    Ok(Some((running.template.clone(), new)))
 }
 
 fn read_source(path: &PathBuf) -> Result<String, String> {

@@ -3,11 +3,12 @@
 
 use crate::api::{
     ActivationKeyChange, Change, ChangeType, ClusterCodeChange, CustomChange, DataIsolation,
-    Finding, FixPackChange, JavaVersionChange, MaintenancePlanSpec, ModuleAction, ModuleChange,
-    SchemaChange, Technique,
+    EffectiveChange, Finding, FixPackChange, JavaVersionChange, MaintenancePlanSpec, ModuleAction,
+    ModuleChange, SchemaChange, Technique,
 };
 
 use super::catalog::Catalog;
+use super::combine::Relation;
 use super::fixpack_id::FixPackId;
 use super::{InvalidField, cluster_code, java, schema_version};
 
@@ -38,6 +39,8 @@ impl Remedy {
 pub struct Assessment {
     pub finding: Finding,
     pub remedy: Option<Remedy>,
+    /// The plan says two things about one change: no technique may carry it out.
+    pub contradiction: bool,
 }
 
 struct Context<'a> {
@@ -57,6 +60,7 @@ impl Context<'_> {
                 message,
             },
             remedy: None,
+            contradiction: false,
         }
     }
 
@@ -87,22 +91,105 @@ impl Context<'_> {
     }
 }
 
-/// The findings of every change of a plan, in change order.
+/// The findings of every effective change of a plan, in change order.
 pub fn assess_all(
     spec: &MaintenancePlanSpec,
+    effective: &[(EffectiveChange, Relation)],
     catalog: &Catalog,
 ) -> Result<Vec<Assessment>, InvalidField> {
-    let mut out = Vec::with_capacity(spec.changes.len());
-    for (index, change) in spec.changes.iter().enumerate() {
+    let mut out = Vec::with_capacity(effective.len());
+    for (index, (effective, relation)) in effective.iter().enumerate() {
         let cx = Context {
             index: index as u32,
-            path: format!("spec.changes[{index}]"),
+            path: match relation {
+                Relation::Declared => format!("spec.changes[{index}]"),
+                _ => format!("status.changes[{index}] (inferred)"),
+            },
             isolated: spec.blue_green.data_isolation == DataIsolation::Isolated,
             catalog,
         };
-        assess_change(&cx, change, &mut out)?;
+        let read_from = effective.inferred_from.as_deref().unwrap_or_default();
+        match relation {
+            Relation::Declared => assess_change(&cx, &effective.change, &mut out)?,
+            Relation::Contradicts(declared) => {
+                out.push(contradiction(&cx, spec, *declared, effective, read_from))
+            }
+            Relation::UnrecognizedImage { covered_by } => {
+                out.push(unrecognized_image(&cx, spec, *covered_by, read_from))
+            }
+            Relation::New => {
+                let first = out.len();
+                assess_change(&cx, &effective.change, &mut out)?;
+                for a in &mut out[first..] {
+                    a.finding.message = format!("{} (read from {read_from})", a.finding.message);
+                }
+            }
+        }
     }
     Ok(out)
+}
+
+/// "FixPack de-28 -> de-29": a change in a few words.
+fn summary(change: &Change) -> String {
+    let detail = match change.kind {
+        ChangeType::FixPack => change
+            .fix_pack
+            .as_ref()
+            .map(|f| format!(" {} -> {}", f.from, f.to)),
+        ChangeType::JavaVersion => change
+            .java_version
+            .as_ref()
+            .map(|j| format!(" {} -> {}", j.from, j.to)),
+        _ => None,
+    };
+    format!("{}{}", change.kind.as_str(), detail.unwrap_or_default())
+}
+
+fn contradiction(
+    cx: &Context,
+    spec: &MaintenancePlanSpec,
+    declared: u32,
+    inferred: &EffectiveChange,
+    read_from: &str,
+) -> Assessment {
+    let declared_change = &spec.changes[declared as usize];
+    Assessment {
+        contradiction: true,
+        ..cx.finding(
+            "inferred-contradicts-declared",
+            &[Technique::RollingRestart, Technique::BlueGreen],
+            format!(
+                "change {declared} declares {} but the new template says {} ({read_from}); make spec.changes say what the new template does, or fix the template",
+                summary(declared_change),
+                summary(&inferred.change)
+            ),
+        )
+    }
+}
+
+fn unrecognized_image(
+    cx: &Context,
+    spec: &MaintenancePlanSpec,
+    covered_by: Option<u32>,
+    read_from: &str,
+) -> Assessment {
+    match covered_by {
+        Some(i) => cx.finding(
+            "unrecognized-image",
+            &[],
+            format!(
+                "{read_from}: not a Liferay DXP tag cutover can read; declared change {i} ({}) says what it brings",
+                spec.changes[i as usize].kind.as_str()
+            ),
+        ),
+        None => cx.finding(
+            "unrecognized-image",
+            &[Technique::RollingRestart],
+            format!(
+                "{read_from}: not a Liferay DXP tag cutover can read, and no declared change says what the new image brings, so nothing says old and new pods can run side by side; declare it in spec.changes (a Custom change with rollingRestartSafe, or a Module, FixPack, AppServer or JavaVersion change)"
+            ),
+        ),
+    }
 }
 
 fn assess_change(

@@ -72,6 +72,7 @@ struct Line {
 pub struct Catalog {
     default_builds: HashMap<String, String>,
     lines: HashMap<LineKey, Line>,
+    inference: InferenceNames,
 }
 
 /// The catalog file format (built-in and user files alike).
@@ -82,6 +83,37 @@ struct CatalogFile {
     product_lines: Vec<ProductLineEntry>,
     #[serde(default)]
     fix_packs: Vec<FixPackEntry>,
+    #[serde(default)]
+    inference: Option<InferenceEntry>,
+}
+
+/// What the template diff is read with (DESIGN section 2b); a user file adds to the lists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct InferenceEntry {
+    #[serde(default)]
+    image_repositories: Vec<String>,
+    #[serde(default)]
+    portal_property_prefixes: Vec<String>,
+    #[serde(default)]
+    jvm_option_variables: Vec<String>,
+    #[serde(default)]
+    java_version_variables: Vec<String>,
+}
+
+/// The names the template diff is read with: which image repositories carry Liferay DXP
+/// tags, and which environment variables mean what.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InferenceNames {
+    /// Repositories whose tags follow the vendor's anatomy, without the registry of Docker
+    /// Hub (`liferay/dxp`); another registry is written out (`registry.example/liferay/dxp`).
+    pub image_repositories: Vec<String>,
+    /// Variables whose name starts with one of these set portal properties (`LIFERAY_`).
+    pub portal_property_prefixes: Vec<String>,
+    /// Variables that carry JVM options (`LIFERAY_JVM_OPTS`, `JAVA_OPTS`, `CATALINA_OPTS`).
+    pub jvm_option_variables: Vec<String>,
+    /// Variables that choose the JDK (`JAVA_VERSION`).
+    pub java_version_variables: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +196,9 @@ impl Catalog {
                 line.name = entry.name;
             }
         }
+        if let Some(names) = file.inference {
+            self.merge_inference(names)?;
+        }
         for (i, entry) in file.fix_packs.into_iter().enumerate() {
             let id = FixPackId::parse(&entry.id).map_err(|e| CatalogError {
                 path: format!("fixPacks[{i}].id"),
@@ -177,6 +212,50 @@ impl Catalog {
                 .insert(id.number, entry.kind);
         }
         Ok(())
+    }
+
+    fn merge_inference(&mut self, entry: InferenceEntry) -> Result<(), CatalogError> {
+        let lists = [
+            (
+                "imageRepositories",
+                entry.image_repositories,
+                &mut self.inference.image_repositories,
+            ),
+            (
+                "portalPropertyPrefixes",
+                entry.portal_property_prefixes,
+                &mut self.inference.portal_property_prefixes,
+            ),
+            (
+                "jvmOptionVariables",
+                entry.jvm_option_variables,
+                &mut self.inference.jvm_option_variables,
+            ),
+            (
+                "javaVersionVariables",
+                entry.java_version_variables,
+                &mut self.inference.java_version_variables,
+            ),
+        ];
+        for (field, given, list) in lists {
+            for (i, name) in given.into_iter().enumerate() {
+                if name.trim().is_empty() || name.contains(char::is_whitespace) {
+                    return Err(CatalogError {
+                        path: format!("inference.{field}[{i}]"),
+                        reason: format!("{name:?} is not a name (no spaces, not empty)"),
+                    });
+                }
+                if !list.contains(&name) {
+                    list.push(name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The names the template diff is read with.
+    pub fn inference(&self) -> &InferenceNames {
+        &self.inference
     }
 
     /// The product line an id belongs to (an id without build takes its prefix's default).
@@ -290,6 +369,39 @@ mod tests {
         let raised =
             Catalog::with_user_file("productLines:\n  - {prefix: de, knownThrough: 55}\n").unwrap();
         assert_eq!(raised.non_revertible_in(&key, 40, 61).len(), 1);
+    }
+
+    #[test]
+    fn user_inference_names_add_to_the_builtin_ones() {
+        let c = Catalog::with_user_file(
+            "inference:\n  imageRepositories: [registry.example/liferay/dxp]\n  jvmOptionVariables: [JAVA_OPTS, EXTRA_JVM_OPTS]\n",
+        )
+        .unwrap();
+        let names = c.inference();
+        assert!(
+            names
+                .image_repositories
+                .contains(&"liferay/dxp".to_string())
+        );
+        assert!(
+            names
+                .image_repositories
+                .contains(&"registry.example/liferay/dxp".to_string())
+        );
+        let java_opts = names
+            .jvm_option_variables
+            .iter()
+            .filter(|n| *n == "JAVA_OPTS")
+            .count();
+        assert_eq!(java_opts, 1, "a name given twice is listed once");
+        assert!(
+            names
+                .jvm_option_variables
+                .contains(&"EXTRA_JVM_OPTS".to_string())
+        );
+        let err =
+            Catalog::with_user_file("inference:\n  imageRepositories: [\"a b\"]\n").unwrap_err();
+        assert_eq!(err.path, "inference.imageRepositories[0]");
     }
 
     #[test]

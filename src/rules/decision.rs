@@ -7,6 +7,9 @@ use super::assess::{Assessment, Remedy};
 
 /// The verdict for a plan with these findings.
 pub fn decide(choice: StrategyChoice, allow_downtime: bool, found: &[Assessment]) -> Verdict {
+    if found.iter().any(|a| a.contradiction) {
+        return Verdict::Rejected;
+    }
     let open = |t: Technique| !blocked(found, t);
     let verdict = match choice {
         StrategyChoice::Auto => [Technique::RollingRestart, Technique::BlueGreen]
@@ -68,6 +71,17 @@ pub fn explain(
         Verdict::FullRestart => format!(
             "RollingRestart is blocked by {rr} and BlueGreen by {bg}; FullRestart with downtime because allowDowntime is true"
         ),
+        Verdict::Rejected if found.iter().any(|a| a.contradiction) => {
+            let which: Vec<String> = found
+                .iter()
+                .filter(|a| a.contradiction)
+                .map(|a| format!("change {}", a.finding.change))
+                .collect();
+            format!(
+                "rejected: the declared changes and the new template disagree ({}), so the rules cannot know what the plan really changes. To proceed: make spec.changes say what the new template does (or fix the template) and create the plan again",
+                which.join(", ")
+            )
+        }
         Verdict::Rejected => {
             let why = match choice {
                 StrategyChoice::Auto => format!(

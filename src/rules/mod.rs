@@ -4,23 +4,31 @@
 mod assess;
 mod catalog;
 mod cluster_code;
+mod combine;
 mod decision;
 mod fixpack_id;
+pub mod image;
+mod infer;
 mod java;
 mod schema_version;
 
 pub use assess::{Assessment, Remedy};
-pub use catalog::{Catalog, CatalogError, FixPackKind};
+pub use catalog::{Catalog, CatalogError, FixPackKind, InferenceNames};
 pub use cluster_code::{CLUSTER_COMMUNICATION, communication_entry};
 pub use fixpack_id::{FixPackId, MalformedFixPackId};
+pub use infer::{BadTemplateImage, Inferred, infer};
 pub use java::major_version;
 
-use crate::api::{Finding, MaintenancePlanSpec, Verdict};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+
+use crate::api::{EffectiveChange, Finding, MaintenancePlanSpec, Verdict};
 
 /// The outcome of evaluating one plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
     pub verdict: Verdict,
+    /// The effective changes: declared first, then inferred; findings index into it.
+    pub changes: Vec<EffectiveChange>,
     pub findings: Vec<Finding>,
     /// Why the verdict is what it is; for a rejected plan, the settings that would make it
     /// executable.
@@ -36,13 +44,41 @@ pub struct InvalidField {
     pub reason: String,
 }
 
-/// Evaluates a plan's changes against the rules and picks a technique.
+/// The running pod template and the one the plan rolls out, for inferring changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Templates<'a> {
+    pub running: &'a PodTemplateSpec,
+    pub new: &'a PodTemplateSpec,
+}
+
+/// Evaluates a plan's declared changes against the rules and picks a technique.
 pub fn evaluate(spec: &MaintenancePlanSpec, catalog: &Catalog) -> Result<Evaluation, InvalidField> {
-    let found = assess::assess_all(spec, catalog)?;
+    evaluate_with(spec, None, catalog)
+}
+
+/// As [`evaluate`], with the changes read from the template diff added when the plan's
+/// `inferChanges` allows it (DESIGN section 2b).
+pub fn evaluate_with(
+    spec: &MaintenancePlanSpec,
+    templates: Option<Templates>,
+    catalog: &Catalog,
+) -> Result<Evaluation, InvalidField> {
+    let inferred = match templates {
+        Some(t) if spec.infer_changes => {
+            infer(t.running, t.new, catalog.inference()).map_err(|e| InvalidField {
+                path: e.field,
+                reason: e.error.to_string(),
+            })?
+        }
+        _ => Vec::new(),
+    };
+    let effective = combine::combine(&spec.changes, inferred, catalog);
+    let found = assess::assess_all(spec, &effective, catalog)?;
     let verdict = decision::decide(spec.strategy, spec.allow_downtime, &found);
     let explanation = decision::explain(spec.strategy, spec.allow_downtime, &found, verdict);
     Ok(Evaluation {
         verdict,
+        changes: effective.into_iter().map(|(c, _)| c).collect(),
         findings: found.into_iter().map(|a| a.finding).collect(),
         explanation,
     })
