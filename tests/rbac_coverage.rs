@@ -102,7 +102,7 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     env.block_disruptions().await;
     env.apply_plan("restart", base.clone()).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    env.allow_one_disruption().await;
+    env.allow_one_disruption(2).await;
     env.wait_phase("restart", Phase::Succeeded, LONG).await;
     run_plan(
         &env,
@@ -149,7 +149,7 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     let _ = std::fs::remove_file(kubeconfig);
 
     let used: BTreeSet<(String, String, String)> = env
-        .sim
+        .sim()
         .history()
         .requests()
         .into_iter()

@@ -1119,3 +1119,101 @@ async fn a_reference_to_an_owner_already_gone_is_collected() {
     .await;
     assert_eq!(shared["metadata"]["ownerReferences"][0]["name"], "live");
 }
+
+/// The real disruption controller counts a `maxUnavailable` budget's pods by their
+/// controllers' scales: an unmanaged pod (no controller) is left out, and a pod whose
+/// controller has no scale (here a custom resource) makes the budget fail to sync and allow
+/// nothing. Checked against kube-controller-manager on the real control plane bed.
+#[tokio::test]
+async fn a_max_unavailable_budget_counts_pods_by_their_controllers_scale() {
+    let sim = cluster().await;
+    let client = sim.client().unwrap();
+    let deps: Api<Deployment> = Api::default_namespaced(client.clone());
+    deps.create(
+        &PostParams::default(),
+        &deployment("m", 2, json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    wait_for("rollout", T, || rollout_done(&sim, "m", 2)).await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let bare = |name: &str, owner: Value| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "m"}, "ownerReferences": owner},
+            "spec": {"containers": [{"name": "c", "image": "x"}]}
+        }))
+        .unwrap()
+    };
+    let pdbs: Api<PodDisruptionBudget> = Api::default_namespaced(client.clone());
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({"metadata": {"name": "m"}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "m"}}}})).unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    // The owner of the pods below: it exists (else the garbage collector takes them) and has
+    // no scale subresource.
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::default_namespaced(client.clone());
+    let owner = configmaps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let owner_ref = |controller: bool| {
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                "uid": owner.metadata.uid.clone().unwrap(), "controller": controller}])
+    };
+    // An unmanaged pod (an owner, but not a controller) is not expected, but counts as healthy.
+    pods.create(&PostParams::default(), &bare("unmanaged", owner_ref(false)))
+        .await
+        .unwrap();
+    wait_for(
+        "the unmanaged pod left out of the expected count",
+        T,
+        || {
+            let s = sim.get(&keys::PDBS, "default", "m")?["status"].clone();
+            (s["expectedPods"] == 2
+                && s["currentHealthy"] == 3
+                && s["desiredHealthy"] == 1
+                && s["disruptionsAllowed"] == 2)
+                .then_some(())
+        },
+    )
+    .await;
+    // A pod controlled by something without a scale: the budget cannot be computed.
+    pods.create(&PostParams::default(), &bare("controlled", owner_ref(true)))
+        .await
+        .unwrap();
+    wait_for("the budget to fail to sync", T, || {
+        let s = sim.get(&keys::PDBS, "default", "m")?["status"].clone();
+        let condition = s["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "DisruptionAllowed")?
+            .clone();
+        (s["disruptionsAllowed"] == 0
+            && condition["reason"] == "SyncFailed"
+            && condition["message"] == "configmaps does not implement the scale subresource")
+            .then_some(())
+    })
+    .await;
+    let victim = sim
+        .list(&keys::PODS, Some("default"))
+        .into_iter()
+        .find(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("m-"))
+        })
+        .unwrap()["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = pods
+        .evict(&victim, &EvictParams::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 429),
+        "{err:?}"
+    );
+}

@@ -48,8 +48,8 @@ impl RealBed {
     /// A cluster-admin client.
     pub async fn client(&self) -> Client {
         let path = self.admin_kubeconfig();
-        let kubeconfig = Kubeconfig::read_from(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let kubeconfig =
+            Kubeconfig::read_from(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .expect("kubeconfig of the real bed");

@@ -209,11 +209,18 @@ impl Env {
             .count()
     }
 
-    /// A PodDisruptionBudget over the application that allows no disruption at all.
+    /// A PodDisruptionBudget over the application that allows no disruption at all: it wants
+    /// more pods available than any test runs, the restart's surge pod included.
     pub async fn block_disruptions(&self) {
+        self.add_budget(json!({"minAvailable": 100})).await;
+    }
+
+    /// A PodDisruptionBudget over the application with this spec (the selector added).
+    pub async fn add_budget(&self, mut spec: serde_json::Value) {
+        spec["selector"] = json!({"matchLabels": {"app": APP}});
         let pdb: PodDisruptionBudget = serde_json::from_value(json!({
             "metadata": {"name": APP, "namespace": self.ns},
-            "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": APP}}}
+            "spec": spec
         }))
         .unwrap();
         self.pdbs()
@@ -222,13 +229,14 @@ impl Env {
             .expect("budget created");
     }
 
-    /// Lets the budget of `block_disruptions` allow one pod down at a time.
-    pub async fn allow_one_disruption(&self) {
+    /// Lets the budget of `block_disruptions` keep `replicas` pods available: with the
+    /// restart's surge pod serving, one of the application's pods may go at a time.
+    pub async fn allow_one_disruption(&self, replicas: i32) {
         self.pdbs()
             .patch(
                 APP,
                 &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"maxUnavailable": 1}})),
+                &Patch::Merge(json!({"spec": {"minAvailable": replicas}})),
             )
             .await
             .expect("budget relaxed");

@@ -112,7 +112,11 @@ async fn run(client: Client, namespace: String, records: Arc<Mutex<Vec<Endpoints
 }
 
 fn read_slice(slice: &EndpointSlice) -> (String, Vec<Listed>) {
-    let service = slice.labels().get(SERVICE_LABEL).cloned().unwrap_or_default();
+    let service = slice
+        .labels()
+        .get(SERVICE_LABEL)
+        .cloned()
+        .unwrap_or_default();
     let endpoints = slice
         .endpoints
         .iter()
@@ -175,7 +179,7 @@ async fn record(
             });
         }
         records.lock().unwrap().push(EndpointsRecord {
-            time: jiff::Timestamp::now(),
+            time: k8s_openapi::jiff::Timestamp::now(),
             namespace: namespace.to_string(),
             service: service.clone(),
             ready: endpoint_pods,

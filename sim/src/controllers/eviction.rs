@@ -10,32 +10,38 @@ use crate::util;
 use serde_json::{Value, json};
 
 /// The live figures of one budget.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Budget {
-    /// Pods the budget selects that are not terminating.
+    /// Pods the budget expects: the scale of their controllers, or the selected pods (see
+    /// `budget_scale`).
     pub expected: i64,
-    /// Of those, the Ready ones.
+    /// Of the selected pods that are not terminating, the Ready ones.
     pub healthy: i64,
     /// How many must stay healthy.
     pub desired: i64,
     /// How many may go now.
     pub allowed: i64,
+    /// Why the budget could not be computed (it then allows nothing).
+    pub sync_error: Option<String>,
 }
 
-/// Whether a pod is Ready and not terminating.
+/// Whether the budget counts the pod as healthy: Ready and not terminating.
 pub fn pod_healthy(pod: &Value) -> bool {
     !util::is_terminating(pod) && crate::controllers::pod_ready(pod)
 }
 
-/// Computes a budget from the pods of its namespace.
-pub fn budget(pdb: &Value, pods: &[std::sync::Arc<Value>]) -> Budget {
+/// Computes a budget from the pods of its namespace, as the real disruption controller does.
+pub fn budget(store: &Store, pdb: &Value, pods: &[std::sync::Arc<Value>]) -> Budget {
     let sel = LabelSelector::from_object(pdb.pointer("/spec/selector"));
     let selected: Vec<_> = pods
         .iter()
         .filter(|p| sel.matches_object(p) && !util::is_terminating(p))
         .collect();
-    let expected = selected.len() as i64;
     let healthy = selected.iter().filter(|p| pod_healthy(p)).count() as i64;
+    let (expected, sync_error) = match super::budget_scale::expected_pods(store, pdb, &selected) {
+        Ok(n) => (n, None),
+        Err(e) => (0, Some(e)),
+    };
     let desired = if let Some(min) = pdb.pointer("/spec/minAvailable") {
         util::int_or_percent(Some(min), expected, true, 0)
     } else if let Some(max) = pdb.pointer("/spec/maxUnavailable") {
@@ -43,11 +49,17 @@ pub fn budget(pdb: &Value, pods: &[std::sync::Arc<Value>]) -> Budget {
     } else {
         0
     };
+    let allowed = if sync_error.is_some() {
+        0
+    } else {
+        (healthy - desired).max(0)
+    };
     Budget {
         expected,
         healthy,
         desired,
-        allowed: (healthy - desired).max(0),
+        allowed,
+        sync_error,
     }
 }
 
@@ -76,7 +88,7 @@ pub fn evict(
             ));
         }
         if let Some(pdb) = matching.first() {
-            let b = budget(pdb, &pods);
+            let b = budget(store, pdb, &pods);
             let healthy_pod = pod_healthy(&pod);
             let blocked = if healthy_pod {
                 b.allowed <= 0

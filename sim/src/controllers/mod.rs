@@ -3,6 +3,7 @@
 //! a time, with timed requeues. Controllers write to the store directly, never over HTTP, so
 //! injected faults do not touch them.
 
+pub mod budget_scale;
 pub mod claims;
 pub mod deployment;
 pub mod endpoints;

@@ -1,5 +1,6 @@
 //! The PodDisruptionBudget status controller: currentHealthy, desiredHealthy,
-//! disruptionsAllowed, expectedPods and the DisruptionAllowed condition, from the live pods.
+//! disruptionsAllowed, expectedPods and the DisruptionAllowed condition, from the live pods
+//! and their controllers' scales.
 
 use super::eviction::budget;
 use super::{Reconciler, WorkKey, set_condition, update_status};
@@ -32,7 +33,7 @@ impl Reconciler for PdbController {
     fn reconcile(&mut self, store: &Store, key: &WorkKey) -> Option<Duration> {
         let pdb = store.get(&keys::PDBS, &key.0, &key.1)?;
         let (pods, _) = store.list(&keys::PODS, Some(&key.0));
-        let b = budget(&pdb, &pods);
+        let b = budget(store, &pdb, &pods);
         let mut status = pdb.get("status").cloned().unwrap_or(json!({}));
         status["currentHealthy"] = json!(b.healthy);
         status["desiredHealthy"] = json!(b.desired);
@@ -40,7 +41,16 @@ impl Reconciler for PdbController {
         status["expectedPods"] = json!(b.expected);
         status["observedGeneration"] =
             json!(util::i64_at(&pdb, "/metadata/generation").unwrap_or(1));
-        if b.allowed > 0 {
+        if let Some(error) = &b.sync_error {
+            set_condition(
+                &mut status,
+                "DisruptionAllowed",
+                "False",
+                "SyncFailed",
+                error,
+                None,
+            );
+        } else if b.allowed > 0 {
             set_condition(
                 &mut status,
                 "DisruptionAllowed",

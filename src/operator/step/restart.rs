@@ -53,7 +53,11 @@ pub(crate) fn surge_name(cx: &Cx) -> String {
 }
 
 /// A pod like the target's, serving through the Service while the others restart. It is
-/// owned by the plan, so deleting the plan removes it in any case.
+/// owned by the plan, so deleting the plan removes it in any case, but the plan is not its
+/// controller: the disruption controller needs the scale of a pod's controller for a budget
+/// with `maxUnavailable` or a percentage, a plan has none, and such a budget would then allow
+/// no eviction at all. Without a controller the pod is unmanaged and the budget counts the
+/// target's pods alone.
 fn surge_pod(cx: &Cx) -> Pod {
     let template = cx
         .target
@@ -72,7 +76,10 @@ fn surge_pod(cx: &Cx) -> Pod {
             namespace: cx.snap.plan.metadata.namespace.clone(),
             labels: Some(labels),
             annotations: meta.annotations,
-            owner_references: Some(vec![plan_owner(cx)]),
+            owner_references: Some(vec![OwnerReference {
+                controller: Some(false),
+                ..plan_owner(cx)
+            }]),
             ..Default::default()
         },
         spec: template.spec,
