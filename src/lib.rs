@@ -11,3 +11,4 @@ pub mod operator;
 pub mod rbac;
 pub mod report;
 pub mod rules;
+pub mod tree;
