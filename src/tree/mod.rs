@@ -115,6 +115,8 @@ pub fn headline(plan: &MaintenancePlan) -> String {
         status.progress.map(|p| p.text).unwrap_or_default(),
         status.message.unwrap_or_default()
     )
+    .trim_end()
+    .to_string()
 }
 
 /// The namespace's plans as a table, like `kubectl get mp -o wide`.
@@ -236,18 +238,33 @@ pub fn render(snap: &Snapshot, now: Timestamp, style: Style) -> Vec<String> {
 
     if !status.findings.is_empty() {
         out.push("Findings:".into());
-        for f in &status.findings {
-            let blocks = if f.blocks.is_empty() {
-                style.paint(Color::Green, "ok")
-            } else {
-                let names: Vec<&str> = f.blocks.iter().map(|t| t.as_str()).collect();
-                style.paint(Color::Red, &format!("blocks {}", names.join("+")))
-            };
-            out.push(format!(
-                "  change {}  {blocks}  [{}] {}",
-                f.change, f.rule, f.message
-            ));
-        }
+        let rows: Vec<[String; 3]> = status
+            .findings
+            .iter()
+            .map(|f| {
+                let blocks = if f.blocks.is_empty() {
+                    "ok".to_string()
+                } else {
+                    let names: Vec<&str> = f.blocks.iter().map(|t| t.as_str()).collect();
+                    format!("blocks {}", names.join("+"))
+                };
+                [
+                    format!("change {}", f.change),
+                    blocks,
+                    format!("[{}] {}", f.rule, f.message),
+                ]
+            })
+            .collect();
+        let lines = table::columns(
+            &rows,
+            |row, col| match (col, rows[row][1].as_str()) {
+                (1, "ok") => Color::Green,
+                (1, _) => Color::Red,
+                _ => Color::None,
+            },
+            style,
+        );
+        out.extend(lines.into_iter().map(|l| format!("  {l}")));
     }
     if !snap.checks.is_empty() {
         out.push("Checks:".into());

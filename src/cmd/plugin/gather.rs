@@ -98,9 +98,9 @@ pub struct Watched {
     events: Store<Event>,
 }
 
-fn cloned<K: Clone>(store: &Store<K>) -> Vec<K>
+fn cloned<K>(store: &Store<K>) -> Vec<K>
 where
-    K: Resource + 'static,
+    K: Resource + Clone + 'static,
     K::DynamicType: Eq + Hash + Clone,
 {
     store.state().iter().map(|o| (**o).clone()).collect()
@@ -137,7 +137,7 @@ impl Watched {
 fn reflect<K>(index: usize, api: Api<K>, writer: Writer<K>) -> BoxStream<'static, Option<usize>>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + Hash + Clone + Default + Send + Sync,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
 {
     reflector::reflector(writer, watcher(api, watcher::Config::default()))
         .default_backoff()
@@ -171,21 +171,9 @@ pub async fn watch(
         services,
         events,
     };
-    let plans = reflector::reflector(
-        plan_writer,
-        watcher(
-            Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &plan_resource()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .map(|event| match event {
-        Ok(watcher::Event::InitDone) => Some(0),
-        _ => None,
-    })
-    .boxed();
+    let plans = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &plan_resource());
     let streams = vec![
-        plans,
+        reflect(0, plans, plan_writer),
         reflect(
             1,
             Api::namespaced(client.clone(), namespace),

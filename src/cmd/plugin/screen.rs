@@ -64,10 +64,4 @@ impl Screen {
         self.drawn = lines.len();
         self.last = lines.to_vec();
     }
-
-    /// Forgets what was drawn: the next rendering starts below it.
-    pub fn keep(&mut self) {
-        self.drawn = 0;
-        self.last.clear();
-    }
 }
