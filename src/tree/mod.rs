@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::api::{MaintenancePlan, Phase, Verdict};
+use crate::api::{MaintenancePlan, Phase, TargetKind, Verdict};
 use crate::operator::labels::map_matches;
 use crate::operator::pods;
 
@@ -293,9 +293,14 @@ pub fn render(snap: &Snapshot, now: Timestamp, style: Style) -> Vec<String> {
         out.extend(lines.into_iter().map(|l| format!("  {l}")));
     }
 
-    let mut target = workload::deployment_named(snap, &spec.target.name, workload::Role::Target);
+    // Each kind of target has its constructor of the workload (its revisions and pods); a
+    // new kind adds its arm here and the rest of the tree is the same.
+    let workload_named = |name: &str, role| match spec.target.kind {
+        TargetKind::Deployment => workload::deployment_named(snap, name, role),
+    };
+    let mut target = workload_named(&spec.target.name, workload::Role::Target);
     let green_name = crate::operator::step::blue_green::green_name(&spec.target.name);
-    let green = workload::deployment_named(snap, &green_name, workload::Role::Green)
+    let green = workload_named(&green_name, workload::Role::Green)
         .filter(|w| w.is_green_of(plan.metadata.name.as_deref().unwrap_or_default()));
     if let (Some(t), Some(_)) = (target.as_mut(), green.as_ref()) {
         t.beside_green();
@@ -314,7 +319,7 @@ pub fn render(snap: &Snapshot, now: Timestamp, style: Style) -> Vec<String> {
     }
 
     out.push(String::new());
-    let selected = selected_hashes(snap);
+    let selected = service_selectors(snap);
     let mut nodes = Vec::new();
     match &target {
         Some(w) => nodes.push(w.node(now, &selected)),
@@ -434,36 +439,27 @@ fn selects(
         .join(", ")
 }
 
-/// Revision hashes whose pods each Service of the plan selects: ("serving" | "preview", hash).
-fn selected_hashes(snap: &Snapshot) -> Vec<(&'static str, String)> {
+/// The selector of each Service of the plan, by its role ("serving", "preview").
+fn service_selectors(snap: &Snapshot) -> Vec<(&'static str, BTreeMap<String, String>)> {
     let spec = &snap.plan.spec;
-    let mut out = Vec::new();
-    for (role, name) in [
+    [
         ("serving", spec.service.as_str()),
         ("preview", spec.blue_green.preview_service.as_str()),
-    ] {
-        if name.is_empty() {
-            continue;
-        }
-        let Some(selector) = snap
+    ]
+    .into_iter()
+    .filter(|(_, name)| !name.is_empty())
+    .filter_map(|(role, name)| {
+        let selector = snap
             .services
             .iter()
-            .find(|s| s.metadata.name.as_deref() == Some(name))
-            .and_then(|s| s.spec.as_ref()?.selector.clone())
-        else {
-            continue;
-        };
-        for pod in snap.pods.iter().filter(|p| !pods::is_terminating(p)) {
-            let labels = pod.metadata.labels.clone().unwrap_or_default();
-            if map_matches(&selector, &labels)
-                && let Some(hash) = pods::template_hash(pod)
-                && !out.contains(&(role, hash.to_string()))
-            {
-                out.push((role, hash.to_string()));
-            }
-        }
-    }
-    out
+            .find(|s| s.metadata.name.as_deref() == Some(name))?
+            .spec
+            .as_ref()?
+            .selector
+            .clone()?;
+        Some((role, selector))
+    })
+    .collect()
 }
 
 /// The plan's Events, oldest first, the latest [`EVENTS_SHOWN`] of them.

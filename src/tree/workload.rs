@@ -2,10 +2,12 @@
 //! (Ready, restarts, age). A Deployment's revisions are its ReplicaSets, keyed by the
 //! `pod-template-hash` label. Pure.
 //!
-//! A StatefulSet target needs one more constructor beside [`deployment_named`]: its revisions
-//! are the ControllerRevisions it owns (numbered by their `revision` field) and its pods are
-//! grouped by the `controller-revision-hash` label; everything after the constructor
-//! ([`Workload::node`], [`Workload::describe_pod`]) is the same.
+//! A StatefulSet target needs one more constructor beside [`deployment_named`] (and its arm in
+//! the renderer's match on `spec.target.kind`, and its objects in the snapshot): its
+//! revisions are the ControllerRevisions it owns (numbered by their `revision` field, kind
+//! `ControllerRevision`) and its pods, owned by the StatefulSet itself, are grouped by their
+//! `controller-revision-hash` label; everything after the constructor ([`Workload::node`],
+//! [`Workload::describe_pod`]) is the same.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -15,8 +17,12 @@ use k8s_openapi::jiff::Timestamp;
 use super::Snapshot;
 use super::table::Node;
 use super::text::{Color, age};
+use crate::operator::labels::map_matches;
 use crate::operator::pods;
 use crate::operator::step::blue_green::{COPY_LABEL, PLAN_LABEL};
+
+/// A Service's selector.
+type Selector = std::collections::BTreeMap<String, String>;
 
 /// What a workload is to the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,9 +191,10 @@ impl Workload<'_> {
             .then(|| format!("{} pod {}", self.role_word(), pods::name(pod)))
     }
 
-    /// The workload's row, its revisions below it and their pods below them. `selected`
-    /// lists which Service role ("serving", "preview") selects which revision hash.
-    pub fn node(&self, now: Timestamp, selected: &[(&'static str, String)]) -> Node {
+    /// The workload's row, its revisions below it and their pods below them. A revision is
+    /// marked with the role of each Service (`selectors`: "serving", "preview") that selects
+    /// one of its pods.
+    pub fn node(&self, now: Timestamp, selectors: &[(&'static str, Selector)]) -> Node {
         let mut info = vec![match (self.role, self.blue) {
             (Role::Target, true) => "target (blue)".to_string(),
             (Role::Target, false) => "target".to_string(),
@@ -202,7 +209,7 @@ impl Workload<'_> {
         let mut children: Vec<Node> = self
             .revisions
             .iter()
-            .map(|r| r.node(now, selected))
+            .map(|r| r.node(now, selectors))
             .collect();
         children.extend(
             self.loose
@@ -222,7 +229,7 @@ impl Workload<'_> {
 }
 
 impl Revision<'_> {
-    fn node(&self, now: Timestamp, selected: &[(&'static str, String)]) -> Node {
+    fn node(&self, now: Timestamp, selectors: &[(&'static str, Selector)]) -> Node {
         let mut info = Vec::new();
         if let Some(n) = self.number {
             info.push(format!("revision {n}"));
@@ -230,8 +237,15 @@ impl Revision<'_> {
         if !self.hash.is_empty() {
             info.push(format!("hash {}", self.hash));
         }
-        for (role, hash) in selected {
-            if *hash == self.hash && !self.hash.is_empty() {
+        for (role, selector) in selectors {
+            let selects = self.pods.iter().any(|p| {
+                !pods::is_terminating(p)
+                    && p.metadata
+                        .labels
+                        .as_ref()
+                        .is_some_and(|l| map_matches(selector, l))
+            });
+            if selects {
                 info.push(role.to_string());
             }
         }
