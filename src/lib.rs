@@ -12,3 +12,4 @@ pub mod operator;
 pub mod rbac;
 pub mod report;
 pub mod rules;
+pub mod tree;

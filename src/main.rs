@@ -5,7 +5,7 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The package version, with the git revision the binary was built from when the build
 /// said so (`CUTOVER_GIT_REVISION`, set by the container build).
@@ -45,11 +45,47 @@ enum Command {
     /// Run the main job end to end on an embedded simulated cluster: a RollingRestart, a
     /// BlueGreen cutover and a Rejected plan, with live progress.
     Demo(cmd::demo::Args),
+    /// Show a plan as a tree: its state, findings and checks, the Services and what they
+    /// select, the target (blue) and green with their revisions and pods, and its latest
+    /// Events. Without NAME: a table of the namespace's plans.
+    Get(cmd::get::Args),
+    /// Approve the switch to green of a plan waiting in AwaitingPromotion (spec.promote).
+    Promote(cmd::act::Args),
+    /// Stop a running plan and roll back (spec.abort).
+    Abort(cmd::act::Args),
+    /// Hold a running plan before its next step (spec.paused: true).
+    Pause(cmd::act::Args),
+    /// Let a paused plan go on (spec.paused: false).
+    Resume(cmd::act::Args),
+}
+
+/// The name the binary was run as: `kubectl cutover` when kubectl runs it as its plugin
+/// (installed or linked as `kubectl-cutover`), so that help and errors show that command.
+fn invoked_as() -> &'static str {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let file = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if file.starts_with("kubectl-cutover") {
+        "kubectl cutover"
+    } else {
+        "cutover"
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().bin_name(invoked_as()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command {
+        Command::Get(args) => block_on(cmd::get::run(args)),
+        Command::Promote(args) => block_on(cmd::act::run(cmd::act::Action::Promote, args)),
+        Command::Abort(args) => block_on(cmd::act::run(cmd::act::Action::Abort, args)),
+        Command::Pause(args) => block_on(cmd::act::run(cmd::act::Action::Pause, args)),
+        Command::Resume(args) => block_on(cmd::act::run(cmd::act::Action::Resume, args)),
         Command::Run(args) => block_on(cmd::run::run(args)),
         Command::Sim(args) => block_on(cmd::sim::run(args)),
         Command::Demo(args) => block_on(cmd::demo::run(args)),

@@ -1,9 +1,11 @@
 //! `cutover demo`: the main job end to end with nothing installed. Starts the simulated
 //! cluster and the operator in this process, deploys a small application, then carries out a
 //! RollingRestart plan and a BlueGreen plan and shows a Rejected one, printing live progress
-//! and a summary. Exit 0 only if every plan ended as expected and the invariants held.
+//! (the tree of `cutover get`, redrawn on a terminal; one line per change and the final tree
+//! otherwise) and a summary. Exit 0 only if every plan ended as expected and the invariants held.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -11,12 +13,17 @@ use cutover::api::{MaintenancePlan, Phase};
 use cutover::invariants;
 use cutover::operator::controller::{self, Settings};
 use cutover::rules::Catalog;
+use cutover::tree;
 use cutover_sim::{SimCluster, SimOptions};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::{Api, Client, CustomResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
+
+use super::plugin::screen::Screen;
+use super::plugin::{self, gather};
 
 const NS: &str = "portal";
 const APP: &str = "liferay";
@@ -159,57 +166,54 @@ async fn run_plan(
     }))?;
     plans.create(&PostParams::default(), &plan).await?;
     let begun = Instant::now();
+    let style = plugin::stdout_style();
+    let mut screen = Screen::inline();
     let mut last = String::new();
     let mut last_endpoints = String::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let final_plan = loop {
-        let plan = plans.get(name).await?;
-        let status = plan.status.clone().unwrap_or_default();
-        let line = format!(
-            "{name}  {:<17} {:<16} {:>5}  {}",
-            status
-                .phase
-                .map(|p| format!("{p:?}"))
-                .unwrap_or_else(|| "New".into()),
-            status.step.clone().unwrap_or_default(),
-            status
-                .progress
-                .as_ref()
-                .map(|p| p.text.clone())
-                .unwrap_or_default(),
-            status.message.clone().unwrap_or_default()
-        );
-        if line != last {
-            say(clock, &line);
-            last = line;
+    let mut final_tree = Vec::new();
+    let mut ended = None;
+    let watching = gather::watch(client.clone(), NS, None, |watched| {
+        let Some(snap) = watched.snapshot(name) else {
+            return ControlFlow::Continue(());
+        };
+        let endpoints = format!("   service {APP} -> {}", describe_endpoints(sim));
+        let lines = tree::render(&snap, Timestamp::now(), style);
+        if screen.is_tty() {
+            let mut shown = lines.clone();
+            shown.push(endpoints);
+            screen.show(&shown);
+        } else {
+            let line = tree::headline(&snap.plan);
+            if line != last {
+                say(clock, &line);
+                last = line;
+            }
+            if endpoints != last_endpoints {
+                say(clock, &endpoints);
+                last_endpoints = endpoints;
+            }
         }
-        let endpoints = describe_endpoints(sim);
-        if endpoints != last_endpoints {
-            say(clock, &format!("   service {APP} -> {endpoints}"));
-            last_endpoints = endpoints;
+        if tree::is_finished(&snap.plan) {
+            final_tree = lines;
+            ended = Some(snap.plan);
+            return ControlFlow::Break(());
         }
-        let done = matches!(
-            status.phase,
-            Some(Phase::Succeeded | Phase::Failed | Phase::Aborted | Phase::Rejected)
-        );
-        if done || Instant::now() > deadline {
-            break plan;
+        ControlFlow::Continue(())
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(120), watching).await;
+    let final_plan = match ended {
+        Some(plan) => {
+            if !screen.is_tty() {
+                println!();
+                for line in &final_tree {
+                    println!("{}", format!("    {line}").trim_end());
+                }
+            }
+            plan
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        None => plans.get(name).await?,
     };
     let status = final_plan.status.clone().unwrap_or_default();
-    if status.phase == Some(Phase::Rejected) {
-        for f in &status.findings {
-            let blocks: Vec<&str> = f.blocks.iter().map(|t| t.as_str()).collect();
-            println!(
-                "           finding: change {} [{}] blocks {}: {}",
-                f.change,
-                f.rule,
-                blocks.join("+"),
-                f.message
-            );
-        }
-    }
     if let Some(at) = &status.switched_at {
         println!("           switched to green at {}", at.0);
     }
