@@ -391,7 +391,7 @@ fn stderr(out: &Output) -> String {
 
 /// Writes of the plugin's own field manager.
 fn plugin_writes(env: &Env) -> usize {
-    env.sim
+    env.sim()
         .history()
         .writes()
         .iter()
@@ -480,7 +480,7 @@ fn the_krew_manifest_installs_this_binary_as_the_plugin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_and_promote_a_blue_green_plan_from_the_command_line() {
-    let mut env = Env::new().await;
+    let mut env = Env::on_sim().await;
     env.deploy_app(2).await;
     env.start_operator();
     let kc = env.kubeconfig();
