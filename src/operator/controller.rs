@@ -21,7 +21,7 @@ use super::metrics::Metrics;
 use super::reconcile::{Context, error_policy, reconcile};
 use super::step::handover::HELD_LABEL;
 use super::step::restart::PLAN_LABEL;
-use super::target_state::PLAN_ANNOTATION;
+use super::workload::saved::PLAN_ANNOTATION;
 use crate::api::{MaintenancePlan, Phase};
 use crate::rules::Catalog;
 

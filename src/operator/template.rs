@@ -8,13 +8,12 @@ use crate::api::PodUpdate;
 /// Why the update cannot be applied to the target's template.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("deployment {0} has no containers")]
+    /// The workload (as in "deployment liferay") has no containers.
+    #[error("{0} has no containers")]
     NoContainers(String),
-    #[error(
-        "spec.update.container: deployment {deployment} has no container {container:?} (it has {available})"
-    )]
+    #[error("spec.update.container: {target} has no container {container:?} (it has {available})")]
     NoSuchContainer {
-        deployment: String,
+        target: String,
         container: String,
         available: String,
     },
@@ -23,14 +22,15 @@ pub enum TemplateError {
 }
 
 /// The template after `update`. With an empty update the template is returned unchanged.
+/// `target` names the workload in errors ("deployment liferay").
 pub fn updated_template(
-    deployment: &str,
+    target: &str,
     current: &PodTemplateSpec,
     update: &PodUpdate,
 ) -> Result<PodTemplateSpec, TemplateError> {
     let mut template = current.clone();
     if update.image.is_some() || !update.env.is_empty() {
-        let container = target_container(deployment, &mut template, update.container.as_deref())?;
+        let container = target_container(target, &mut template, update.container.as_deref())?;
         if let Some(image) = &update.image {
             container.image = Some(image.clone());
         }
@@ -47,19 +47,19 @@ pub fn updated_template(
         .as_ref()
         .is_none_or(|s| s.containers.is_empty())
     {
-        return Err(TemplateError::NoContainers(deployment.to_string()));
+        return Err(TemplateError::NoContainers(target.to_string()));
     }
     Ok(template)
 }
 
 fn target_container<'a>(
-    deployment: &str,
+    target: &str,
     template: &'a mut PodTemplateSpec,
     name: Option<&str>,
 ) -> Result<&'a mut Container, TemplateError> {
     let containers = match template.spec.as_mut() {
         Some(spec) if !spec.containers.is_empty() => &mut spec.containers,
-        _ => return Err(TemplateError::NoContainers(deployment.to_string())),
+        _ => return Err(TemplateError::NoContainers(target.to_string())),
     };
     let Some(name) = name else {
         return Ok(&mut containers[0]);
@@ -73,7 +73,7 @@ fn target_container<'a>(
         .iter_mut()
         .find(|c| c.name == name)
         .ok_or_else(|| TemplateError::NoSuchContainer {
-            deployment: deployment.to_string(),
+            target: target.to_string(),
             container: name.to_string(),
             available,
         })
@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn image_and_env_go_to_the_first_container_by_default() {
         let t = updated_template(
-            "liferay",
+            "deployment liferay",
             &template(),
             &update(json!({"image": "liferay/dxp:de-32", "env": [{"name": "A", "value": "2"}, {"name": "B", "value": "3"}]})),
         )
@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn a_named_container_and_a_patch() {
         let t = updated_template(
-            "liferay",
+            "deployment liferay",
             &template(),
             &update(json!({"container": "sidecar", "image": "proxy:2",
                 "podTemplatePatch": {"metadata": {"annotations": {"sim.cutover.dev/ready-after-ms": "5"}}}})),
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let err = updated_template(
-            "liferay",
+            "deployment liferay",
             &template(),
             &update(json!({"container": "app", "image": "x"})),
         )
@@ -166,11 +166,11 @@ mod tests {
         let empty: PodTemplateSpec =
             serde_json::from_value(json!({"spec": {"containers": []}})).unwrap();
         assert!(matches!(
-            updated_template("liferay", &empty, &update(json!({}))),
+            updated_template("deployment liferay", &empty, &update(json!({}))),
             Err(TemplateError::NoContainers(_))
         ));
         let err = updated_template(
-            "liferay",
+            "deployment liferay",
             &template(),
             &update(json!({"podTemplatePatch": {"spec": {"containers": 3}}})),
         )
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn an_empty_update_changes_nothing() {
         assert_eq!(
-            updated_template("liferay", &template(), &PodUpdate::default()).unwrap(),
+            updated_template("deployment liferay", &template(), &PodUpdate::default()).unwrap(),
             template()
         );
     }

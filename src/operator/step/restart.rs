@@ -10,8 +10,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
 use crate::operator::action::Action;
-use crate::operator::rollout::{desired_replicas, late_pod};
-use crate::operator::target_state::{Mode, Saved, mark_patch};
+use crate::operator::rollout::late_pod;
+use crate::operator::workload::saved::{Mode, Saved, mark_patch};
 use crate::operator::{pods, time};
 
 pub const ROLE_LABEL: &str = "cutover.dev/role";
@@ -23,15 +23,12 @@ pub(super) fn begin(cx: &Cx) -> Progressed {
         started_at: Some(cx.now),
         ..Default::default()
     };
-    let total = desired_replicas(cx.target);
+    let total = cx.target.replicas();
     Progressed::act(
         "Surging",
         format!("starting a surge pod before restarting {total} pods one at a time"),
         vec![
-            Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch: mark_patch(cx.plan, &saved),
-            },
+            cx.target.patch(mark_patch(cx.plan, &saved)),
             Action::CreatePod(Box::new(surge_pod(cx))),
         ],
     )
@@ -55,15 +52,10 @@ pub(crate) fn surge_name(cx: &Cx) -> String {
 /// A pod like the target's, serving through the Service while the others restart. It is
 /// owned by the plan, so deleting the plan removes it in any case.
 fn surge_pod(cx: &Cx) -> Pod {
-    let template = cx
-        .target
-        .spec
-        .as_ref()
-        .map(|s| s.template.clone())
-        .unwrap_or_default();
+    let template = cx.target.template().cloned().unwrap_or_default();
     let meta = template.metadata.unwrap_or_default();
     let mut labels: BTreeMap<String, String> = meta.labels.unwrap_or_default();
-    labels.remove(pods::TEMPLATE_HASH);
+    labels.remove(cx.target.kind().revision_label());
     labels.insert(ROLE_LABEL.into(), "surge".into());
     labels.insert(PLAN_LABEL.into(), cx.plan.into());
     Pod {
@@ -92,7 +84,7 @@ pub(crate) fn plan_owner(cx: &Cx) -> OwnerReference {
 }
 
 pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
-    let total = desired_replicas(cx.target);
+    let total = cx.target.replicas();
     let started = saved.started_at.unwrap_or(cx.now);
     let min_ready = cx.spec.rolling_restart.min_ready_seconds;
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
@@ -205,7 +197,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .copied()
         .filter(|p| pods::created(p) < started)
         .collect();
-    old.sort_by_key(|p| (pods::created(p), pods::name(p).to_string()));
+    cx.target.restart_order(&mut old);
     match old.first() {
         None => Progressed::finish(
             Phase::Succeeded,
