@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use super::labels::map_matches;
 use super::snapshot::Snapshot;
-use super::template::updated_template;
+use super::template::{updated_template, with_green_only};
 use super::workload::{Kind, Workload};
 
 /// The target and its new template, once the plan is known to be able to act.
@@ -74,6 +74,9 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
     let update = spec.update.clone().unwrap_or_default();
     let new_template =
         updated_template(&target.to_string(), template, &update).map_err(|e| e.to_string())?;
+    if !spec.blue_green.green_only.is_empty() {
+        with_green_only(spec, &target.to_string(), &new_template).map_err(|e| e.to_string())?;
+    }
     Ok(Ready {
         target,
         new_template,

@@ -1,9 +1,10 @@
 //! Computes the new pod template of a plan from the running one and the plan's `update`
-//! (image and env of one container, then a JSON merge patch). Pure; errors name the field.
+//! (image and env of one container, then a JSON merge patch), and green's template from the
+//! new one and `blueGreen.greenOnly`. Pure; errors name the field.
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodTemplateSpec};
 
-use crate::api::PodUpdate;
+use crate::api::{MaintenancePlanSpec, PodUpdate};
 
 /// Why the update cannot be applied to the target's template.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,26 +12,39 @@ pub enum TemplateError {
     /// The workload (as in "deployment liferay") has no containers.
     #[error("{0} has no containers")]
     NoContainers(String),
-    #[error("spec.update.container: {target} has no container {container:?} (it has {available})")]
+    #[error("{field}.container: {target} has no container {container:?} (it has {available})")]
     NoSuchContainer {
+        /// The field the update comes from (`spec.update`).
+        field: &'static str,
         target: String,
         container: String,
         available: String,
     },
-    #[error("spec.update.podTemplatePatch: the patched template is not a valid pod template: {0}")]
-    BadPatch(String),
+    #[error("{0}.podTemplatePatch: the patched template is not a valid pod template: {1}")]
+    BadPatch(&'static str, String),
 }
 
-/// The template after `update`. With an empty update the template is returned unchanged.
-/// `target` names the workload in errors ("deployment liferay").
+/// The template after `update` (`spec.update`). With an empty update the template is
+/// returned unchanged. `target` names the workload in errors ("deployment liferay").
 pub fn updated_template(
+    target: &str,
+    current: &PodTemplateSpec,
+    update: &PodUpdate,
+) -> Result<PodTemplateSpec, TemplateError> {
+    updated_template_at("spec.update", target, current, update)
+}
+
+/// The template after an update given at `field` (for errors), as [`updated_template`].
+pub fn updated_template_at(
+    field: &'static str,
     target: &str,
     current: &PodTemplateSpec,
     update: &PodUpdate,
 ) -> Result<PodTemplateSpec, TemplateError> {
     let mut template = current.clone();
     if update.image.is_some() || !update.env.is_empty() {
-        let container = target_container(target, &mut template, update.container.as_deref())?;
+        let container =
+            target_container(field, target, &mut template, update.container.as_deref())?;
         if let Some(image) = &update.image {
             container.image = Some(image.clone());
         }
@@ -39,8 +53,8 @@ pub fn updated_template(
     if let Some(patch) = &update.pod_template_patch {
         let mut doc = serde_json::to_value(&template).expect("templates serialize");
         json_patch::merge(&mut doc, patch);
-        template =
-            serde_json::from_value(doc).map_err(|e| TemplateError::BadPatch(e.to_string()))?;
+        template = serde_json::from_value(doc)
+            .map_err(|e| TemplateError::BadPatch(field, e.to_string()))?;
     }
     if template
         .spec
@@ -52,7 +66,20 @@ pub fn updated_template(
     Ok(template)
 }
 
+/// Green's template: `new_template` with `blueGreen.greenOnly` applied (its env on
+/// `update.container`, by name, then its patch).
+pub fn with_green_only(
+    spec: &MaintenancePlanSpec,
+    target: &str,
+    new_template: &PodTemplateSpec,
+) -> Result<PodTemplateSpec, TemplateError> {
+    let container = spec.update.as_ref().and_then(|u| u.container.as_deref());
+    let extra = spec.blue_green.green_only.as_update(container);
+    updated_template_at("spec.blueGreen.greenOnly", target, new_template, &extra)
+}
+
 fn target_container<'a>(
+    field: &'static str,
     target: &str,
     template: &'a mut PodTemplateSpec,
     name: Option<&str>,
@@ -73,6 +100,7 @@ fn target_container<'a>(
         .iter_mut()
         .find(|c| c.name == name)
         .ok_or_else(|| TemplateError::NoSuchContainer {
+            field,
             target: target.to_string(),
             container: name.to_string(),
             available,
@@ -175,7 +203,7 @@ mod tests {
             &update(json!({"podTemplatePatch": {"spec": {"containers": 3}}})),
         )
         .unwrap_err();
-        assert!(matches!(err, TemplateError::BadPatch(_)));
+        assert!(matches!(err, TemplateError::BadPatch("spec.update", _)));
     }
 
     #[test]

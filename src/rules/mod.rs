@@ -15,7 +15,7 @@ pub use cluster_code::{CLUSTER_COMMUNICATION, communication_entry};
 pub use fixpack_id::{FixPackId, MalformedFixPackId};
 pub use java::major_version;
 
-use crate::api::{Finding, MaintenancePlanSpec, Verdict};
+use crate::api::{Finding, MaintenancePlanSpec, TargetKind, Verdict};
 
 /// The outcome of evaluating one plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +36,30 @@ pub struct InvalidField {
     pub reason: String,
 }
 
-/// Evaluates a plan's changes against the rules and picks a technique.
+/// Evaluates a plan's changes against the rules and picks a technique, without knowing the
+/// target (offline): the target's replica count, which decides whether a StatefulSet can be
+/// rolled without a gap, is known only in the cluster.
 pub fn evaluate(spec: &MaintenancePlanSpec, catalog: &Catalog) -> Result<Evaluation, InvalidField> {
+    evaluate_for(spec, catalog, None)
+}
+
+/// Evaluates a plan against the rules for a target with `replicas` (when known). A
+/// StatefulSet cannot surge: a rolling restart of a single replica would leave the Service
+/// without a ready pod, so `Auto` chooses BlueGreen for it and an explicit RollingRestart
+/// needs `allowDowntime`.
+pub fn evaluate_for(
+    spec: &MaintenancePlanSpec,
+    catalog: &Catalog,
+    replicas: Option<i32>,
+) -> Result<Evaluation, InvalidField> {
     let found = assess::assess_all(spec, catalog)?;
-    let verdict = decision::decide(spec.strategy, spec.allow_downtime, &found);
-    let explanation = decision::explain(spec.strategy, spec.allow_downtime, &found, verdict);
+    let stateful = spec.target.kind == TargetKind::StatefulSet;
+    let gap = decision::Gap {
+        single_replica: stateful && replicas == Some(1),
+        unknown_replicas: stateful && replicas.is_none(),
+    };
+    let verdict = decision::decide(spec.strategy, spec.allow_downtime, &found, gap);
+    let explanation = decision::explain(spec.strategy, spec.allow_downtime, &found, verdict, gap);
     Ok(Evaluation {
         verdict,
         findings: found.into_iter().map(|a| a.finding).collect(),

@@ -17,7 +17,7 @@ use super::{Cx, Progressed};
 use crate::api::{DataIsolation, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::replica_sets;
-use crate::operator::template::updated_template;
+use crate::operator::template::{updated_template, with_green_only};
 use crate::operator::workload::saved::{Direction, Handover, Mode, Saved, mark, mark_patch};
 use crate::operator::workload::{self, Workload};
 use crate::operator::{pods, time};
@@ -64,8 +64,9 @@ pub fn is_green(pod: &Pod, plan: &str) -> bool {
     })
 }
 
-/// The green copy as first created: the target's shape with the new template, its replica
-/// count, and labels (in template and selector) that blue's pods never carry.
+/// The green copy as first created: the target's shape with the new template and what only
+/// green gets (`blueGreen.greenOnly`), its replica count, and labels (in template and
+/// selector) that blue's pods never carry.
 fn green_copy(cx: &Cx, new_template: &PodTemplateSpec) -> Workload {
     let extra = BTreeMap::from([
         (COPY_LABEL.to_string(), "green".to_string()),
@@ -73,10 +74,20 @@ fn green_copy(cx: &Cx, new_template: &PodTemplateSpec) -> Workload {
     ]);
     cx.target.green_copy(
         green_name(&cx.spec.target.name),
-        new_template,
+        &green_template(cx.spec, &cx.target.to_string(), new_template),
         extra,
         plan_owner(cx),
     )
+}
+
+/// `new_template` with `blueGreen.greenOnly` applied. Preflight has checked that it applies;
+/// should it not, green gets `new_template`.
+fn green_template(
+    spec: &crate::api::MaintenancePlanSpec,
+    target: &str,
+    new_template: &PodTemplateSpec,
+) -> PodTemplateSpec {
+    with_green_only(spec, target, new_template).unwrap_or_else(|_| new_template.clone())
 }
 
 pub(super) fn begin(

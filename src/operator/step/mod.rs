@@ -30,7 +30,7 @@ use crate::api::{
 };
 use crate::operator::replica_sets::{self, Running};
 use crate::operator::workload::{Kind, Workload};
-use crate::rules::{Catalog, evaluate};
+use crate::rules::{Catalog, evaluate_for};
 
 /// The finalizer that lets a running plan be aborted safely before it is deleted.
 pub const FINALIZER: &str = "cutover.dev/abort-on-delete";
@@ -299,8 +299,12 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     // The status write of the first step can be lost after its actions were carried out (an
     // API error, a crash): the plan then goes on from the target's marks. The evaluation is
     // pure and the spec immutable, so record it again rather than leave it out for good.
+    let replicas = saved
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .or(snap.target.as_ref().map(Workload::replicas));
     if d.status.strategy.is_none()
-        && let Ok(evaluation) = evaluate(&plan.spec, catalog)
+        && let Ok(evaluation) = evaluate_for(&plan.spec, catalog, replicas)
     {
         d.status.findings = evaluation.findings;
         d.status.strategy = Some(evaluation.verdict);
@@ -426,7 +430,8 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         );
         return d.finish();
     }
-    let evaluation = match evaluate(spec, catalog) {
+    let replicas = snap.target.as_ref().map(Workload::replicas);
+    let evaluation = match evaluate_for(spec, catalog, replicas) {
         Ok(e) => e,
         Err(invalid) => {
             d.invalid = true;

@@ -697,3 +697,65 @@ fn a_lost_first_status_write_is_made_good_from_the_marks() {
             .any(|c| c.type_ == "Evaluated" && c.status == "True")
     );
 }
+
+#[test]
+fn green_only_settings_reach_green_and_never_the_target() {
+    let mut spec = base_spec();
+    spec["strategy"] = json!("BlueGreen");
+    spec["update"] = json!({"image": "liferay/dxp:de-32"});
+    spec["blueGreen"] = json!({"greenOnly": {
+        "env": [{"name": "DNS_MEMBERSHIP_SERVICE_NAME", "value": "liferay-headless-green"}],
+        "podTemplatePatch": {"metadata": {"annotations": {"green": "yes"}}}}});
+    let d = run(
+        &snapshot(
+            plan(spec.clone()),
+            Some(deployment(3, "a")),
+            three_old_pods(),
+        ),
+        0,
+    );
+    let Some(Action::CreateWorkload(green)) = d
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::CreateWorkload(_)))
+    else {
+        panic!("expected green to be created: {:?}", d.actions);
+    };
+    let template = &fixtures::json(green)["spec"]["template"];
+    assert_eq!(
+        template["spec"]["containers"][0]["image"],
+        "liferay/dxp:de-32"
+    );
+    assert_eq!(
+        template["spec"]["containers"][0]["env"],
+        json!([{"name": "DNS_MEMBERSHIP_SERVICE_NAME", "value": "liferay-headless-green"}])
+    );
+    assert_eq!(template["metadata"]["annotations"]["green"], "yes");
+    // The target gets the update only, once green serves.
+    let saved: Saved = d
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::PatchWorkload { patch, .. } => serde_json::from_str(
+                patch["metadata"]["annotations"][record::SAVED_ANNOTATION].as_str()?,
+            )
+            .ok(),
+            _ => None,
+        })
+        .expect("the target is marked");
+    assert_eq!(saved.mode, Some(Mode::BlueGreen));
+    // A green-only env for a container that does not exist is rejected up front.
+    spec["update"] = json!({"container": "nope"});
+    let d = run(
+        &snapshot(plan(spec), Some(deployment(3, "a")), three_old_pods()),
+        0,
+    );
+    assert_eq!(d.status.phase, Some(Phase::Rejected));
+    assert!(
+        d.status.message.as_deref().unwrap().contains(
+            "spec.blueGreen.greenOnly.container: deployment liferay has no container \"nope\""
+        ),
+        "{:?}",
+        d.status.message
+    );
+}

@@ -54,6 +54,7 @@ impl From<TargetKind> for Kind {
     fn from(kind: TargetKind) -> Self {
         match kind {
             TargetKind::Deployment => Kind::Deployment,
+            TargetKind::StatefulSet => Kind::StatefulSet,
         }
     }
 }
