@@ -44,7 +44,8 @@ pub enum Action {
     },
     /// Create a pod (the surge pod of a restart).
     CreatePod(Box<Pod>),
-    /// Delete a pod the operator created itself.
+    /// Delete a pod the operator created itself, or one that never became Ready and holds
+    /// its controller.
     DeletePod { name: String },
     /// Ask for a pod to be evicted through the Eviction API (PodDisruptionBudgets apply).
     EvictPod { name: String },

@@ -499,6 +499,13 @@ fn settle_on_blue(
             ),
         );
     }
+    if !complete && saved.handover.is_none() {
+        // A target its controller does not roll by itself (OnDelete) is paced here.
+        let message = format!("{prefix}bringing {} to its template", cx.target);
+        if let Some(p) = super::rolling::pace(cx, word, &message) {
+            return p;
+        }
+    }
     if !complete {
         return Progressed::wait(
             word,

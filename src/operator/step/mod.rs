@@ -12,6 +12,8 @@ mod pending_rollout;
 pub mod restart;
 mod rolling;
 #[cfg(test)]
+mod stateful_tests;
+#[cfg(test)]
 mod tests;
 
 use std::time::Duration;

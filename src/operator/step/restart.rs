@@ -1,6 +1,7 @@
-//! RollingRestart without a template change (a plain restart): a surge pod joins first, then
-//! the old pods are evicted one at a time through the Eviction API, each replacement
-//! available for `minReadySeconds` before the next. The template is never touched.
+//! RollingRestart without a template change (a plain restart): a surge pod joins first (where
+//! the workload can surge), then the old pods are evicted one at a time through the Eviction
+//! API in the workload's order, each replacement available for `minReadySeconds` before the
+//! next. The template is never touched.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,17 @@ pub(super) fn begin(cx: &Cx) -> Progressed {
         ..Default::default()
     };
     let total = cx.target.replicas();
+    if !cx.target.can_surge() {
+        return Progressed::act(
+            "Restarting",
+            format!(
+                "restarting {total} pods of {} one at a time (it cannot surge: one pod at a time is out)",
+                cx.target
+            ),
+            vec![cx.target.patch(mark_patch(cx.plan, &saved))],
+        )
+        .with_progress(Some(Progress::new(0, total)));
+    }
     Progressed::act(
         "Surging",
         format!("starting a surge pod before restarting {total} pods one at a time"),
@@ -114,31 +126,17 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         )
         .with_progress(progress);
     }
-    let Some(surge) = surge else {
-        return Progressed::act(
-            "Surging",
-            "starting the surge pod".into(),
-            vec![Action::CreatePod(Box::new(surge_pod(cx)))],
-        )
-        .with_progress(progress);
-    };
-    if !pods::is_ready(surge) {
-        let (late, deadline) = late_pod(&[surge], timeout, cx.now);
-        if late.is_some() {
-            return Progressed::finish(
-                Phase::Failed,
-                format!(
-                    "surge pod {surge_name} was not Ready within {timeout}s; no pod was restarted"
-                ),
+    match surge {
+        None if cx.target.can_surge() => {
+            return Progressed::act(
+                "Surging",
+                "starting the surge pod".into(),
+                vec![Action::CreatePod(Box::new(surge_pod(cx)))],
             )
             .with_progress(progress);
         }
-        return Progressed::wait(
-            "Surging",
-            format!("waiting for surge pod {surge_name} to be Ready"),
-            deadline.map(|t| time::until(cx.now, t)),
-        )
-        .with_progress(progress);
+        Some(surge) if !pods::is_ready(surge) => return wait_for_surge(cx, surge, progress),
+        _ => {}
     }
     let (late, deadline) = late_pod(&renewed, timeout, cx.now);
     if let Some(pod) = late {
@@ -220,4 +218,24 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             .with_progress(progress)
         }
     }
+}
+
+/// The surge pod is not Ready yet: wait for it, or fail (nothing restarted) once it is late.
+fn wait_for_surge(cx: &Cx, surge: &Pod, progress: Option<Progress>) -> Progressed {
+    let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
+    let surge_name = pods::name(surge);
+    let (late, deadline) = late_pod(&[surge], timeout, cx.now);
+    if late.is_some() {
+        return Progressed::finish(
+            Phase::Failed,
+            format!("surge pod {surge_name} was not Ready within {timeout}s; no pod was restarted"),
+        )
+        .with_progress(progress);
+    }
+    Progressed::wait(
+        "Surging",
+        format!("waiting for surge pod {surge_name} to be Ready"),
+        deadline.map(|t| time::until(cx.now, t)),
+    )
+    .with_progress(progress)
 }

@@ -9,6 +9,7 @@ use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::rollout::late_pod;
+use crate::operator::workload::Pace;
 use crate::operator::workload::saved::{Direction, Mode, Saved, mark, mark_patch};
 use crate::operator::{pods, time};
 
@@ -68,12 +69,12 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                 ),
             );
         }
-        return Progressed::wait(
-            "RollingBack",
-            format!("{reason}; rolling back, {done}/{total} pods on the previous template"),
-            requeue,
-        )
-        .with_progress(progress);
+        let message =
+            format!("{reason}; rolling back, {done}/{total} pods on the previous template");
+        if let Some(p) = pace(cx, "RollingBack", &message) {
+            return p.with_progress(progress);
+        }
+        return Progressed::wait("RollingBack", message, requeue).with_progress(progress);
     }
 
     if cx.aborting {
@@ -138,6 +139,10 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         p.actions = replaced;
         return p;
     }
+    if let Some(mut p) = pace(cx, "Rolling", &format!("{done}/{total} pods replaced")) {
+        p.actions.extend(replaced);
+        return p.with_progress(progress);
+    }
     let waiting_for = new_pods
         .iter()
         .find(|p| !pods::is_available(p, min_ready, cx.now))
@@ -184,4 +189,43 @@ fn go_back(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
             ),
         ],
     )
+}
+
+/// The step the workload itself asks for next, where it paces the rollout through the
+/// operator (a StatefulSet's partition, or its pods under `OnDelete`).
+pub(super) fn pace(cx: &Cx, step: &'static str, message: &str) -> Option<Progressed> {
+    let min_ready = cx.spec.rolling_restart.min_ready_seconds;
+    match cx.target.pace(&cx.snap.pods, min_ready, cx.now) {
+        Pace::Itself | Pace::Hold | Pace::Done => None,
+        Pace::Release { ordinal, patch } => Some(Progressed::act(
+            step,
+            format!(
+                "{message}; pod {}-{ordinal} is replaced next",
+                cx.target.name()
+            ),
+            vec![cx.target.patch(patch)],
+        )),
+        Pace::Evict(pod) => Some(Progressed::act(
+            step,
+            format!("{message}; evicting pod {pod}"),
+            vec![
+                Action::EvictPod { name: pod.clone() },
+                Action::event(
+                    "PodEvicted",
+                    format!("evicted pod {pod} for its replacement"),
+                ),
+            ],
+        )),
+        Pace::Delete(pod) => Some(Progressed::act(
+            step,
+            format!("{message}; deleting pod {pod}, which never became Ready"),
+            vec![
+                Action::DeletePod { name: pod.clone() },
+                Action::warning(
+                    "PodDeleted",
+                    format!("deleted pod {pod}: it never became Ready and held the rollout"),
+                ),
+            ],
+        )),
+    }
 }

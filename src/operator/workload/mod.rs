@@ -18,6 +18,7 @@ use std::fmt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
 use super::action::Action;
@@ -63,6 +64,28 @@ impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.word())
     }
+}
+
+/// The next step of a rollout, as the workload paces it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pace {
+    /// Its own controller paces the rollout (a Deployment, set to surge one pod at a time).
+    Itself,
+    /// Let its controller replace the pod with this ordinal: the merge patch that lowers the
+    /// partition to it.
+    Release {
+        ordinal: i32,
+        patch: serde_json::Value,
+    },
+    /// Evict this pod (its controller recreates it from the new revision).
+    Evict(String),
+    /// Delete this pod: it never became Ready, and its controller waits for it for good.
+    Delete(String),
+    /// The last replacement is not there or not available yet (or its controller has not
+    /// seen the new template yet).
+    Hold,
+    /// Every pod runs the new revision.
+    Done,
 }
 
 /// A workload: the target of a plan, or its green copy.
@@ -239,6 +262,22 @@ impl Workload {
         match self {
             Workload::Deployment(_) => super::rollout::newest_hash(replica_sets),
             Workload::StatefulSet(s) => stateful_set::update_revision(s),
+        }
+    }
+
+    /// Whether an extra pod can serve beside its own while they restart (a StatefulSet's
+    /// pods have identities; an extra one would not be one of them).
+    pub fn can_surge(&self) -> bool {
+        self.kind() == Kind::Deployment
+    }
+
+    /// The next step of a rollout to its spec's template, one pod at a time, each
+    /// replacement available for `min_ready` seconds (of `all`, the snapshot's pods) before
+    /// the next.
+    pub fn pace(&self, all: &[Pod], min_ready: i64, now: Timestamp) -> Pace {
+        match self {
+            Workload::Deployment(_) => Pace::Itself,
+            Workload::StatefulSet(s) => stateful_set::pace(s, all, min_ready, now),
         }
     }
 

@@ -13,7 +13,9 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
 
+use super::Pace;
 use super::saved::Saved;
 use crate::operator::pods;
 
@@ -25,9 +27,14 @@ fn desired_replicas(s: &StatefulSet) -> i32 {
     s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
 }
 
-/// The revision the controller brings the pods at or above the partition to.
+/// The revision the controller brings the pods at or above the partition to, once it has
+/// seen the current spec (before that, the status still names the previous one).
 pub fn update_revision(s: &StatefulSet) -> Option<&str> {
-    s.status.as_ref()?.update_revision.as_deref()
+    let status = s.status.as_ref()?;
+    if status.observed_generation.unwrap_or(0) < s.metadata.generation.unwrap_or(0) {
+        return None;
+    }
+    status.update_revision.as_deref()
 }
 
 /// The revision the pods below the partition run.
@@ -57,7 +64,8 @@ pub fn partition(s: &StatefulSet) -> i32 {
 }
 
 /// The controller has caught up with its spec: every replica runs the update revision and
-/// is available.
+/// is available. (Under `OnDelete` the controller never moves `currentRevision`, so the
+/// updated count is what says so.)
 pub fn is_complete(s: &StatefulSet) -> bool {
     let want = desired_replicas(s);
     let Some(status) = s.status.as_ref() else {
@@ -68,7 +76,113 @@ pub fn is_complete(s: &StatefulSet) -> bool {
         && status.updated_replicas.unwrap_or(0) == want
         && status.available_replicas.unwrap_or(0) == want
         && status.update_revision.is_some()
-        && status.current_revision == status.update_revision
+}
+
+/// The lowest ordinal (`spec.ordinals.start`, 0 by default).
+fn first_ordinal(s: &StatefulSet) -> i32 {
+    s.spec
+        .as_ref()
+        .and_then(|s| s.ordinals.as_ref())
+        .and_then(|o| o.start)
+        .unwrap_or(0)
+}
+
+fn revision_of(p: &Pod) -> Option<&str> {
+    p.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(REVISION_LABEL))
+        .map(String::as_str)
+}
+
+/// The pods of `s` among `all` (those it owns), not terminating.
+fn own_pods<'a>(s: &StatefulSet, all: &'a [Pod]) -> Vec<&'a Pod> {
+    let uid = s.metadata.uid.as_deref();
+    all.iter()
+        .filter(|p| {
+            uid.is_none()
+                || p.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| Some(o.uid.as_str()) == uid)
+        })
+        .collect()
+}
+
+/// The next step of a rollout of `s` to its update revision, one pod at a time, highest
+/// ordinal first, each replacement available for `min_ready` seconds before the next: under
+/// a partition, lower it by one; under `OnDelete`, evict the highest pod still on another
+/// revision.
+pub(super) fn pace(s: &StatefulSet, all: &[Pod], min_ready: i64, now: Timestamp) -> Pace {
+    let Some(revision) = update_revision(s) else {
+        return Pace::Hold;
+    };
+    let mine = own_pods(s, all);
+    if mine.iter().any(|p| pods::is_terminating(p)) {
+        return Pace::Hold;
+    }
+    let replaced_and_available =
+        |p: &&Pod| revision_of(p) == Some(revision) && pods::is_available(p, min_ready, now);
+    let first = first_ordinal(s);
+    let replicas = desired_replicas(s);
+    let partition = if is_on_delete(s) { first } else { partition(s) };
+    // A pod of another revision that never became Ready holds an ordered controller for
+    // good (going back from a broken template, say): it serves nothing, so it goes.
+    let mut stuck: Vec<&Pod> = mine
+        .iter()
+        .copied()
+        .filter(|p| revision_of(p) != Some(revision) && !pods::is_ready(p))
+        .filter(|p| ordinal(p).is_some_and(|o| o >= partition))
+        .collect();
+    highest_ordinal_first(&mut stuck);
+    if let Some(pod) = stuck.first() {
+        return Pace::Delete(pods::name(pod).to_string());
+    }
+    // Every other pod serves before one more goes: never more than one out.
+    if (mine.len() as i32) < replicas || mine.iter().any(|p| !pods::is_ready(p)) {
+        return Pace::Hold;
+    }
+    if is_on_delete(s) {
+        // The replacements so far are all there and available; then the next one goes.
+        if (mine.len() as i32) < replicas
+            || mine
+                .iter()
+                .any(|p| revision_of(p) == Some(revision) && !replaced_and_available(p))
+        {
+            return Pace::Hold;
+        }
+        let mut stale: Vec<&Pod> = mine
+            .iter()
+            .copied()
+            .filter(|p| revision_of(p) != Some(revision))
+            .collect();
+        highest_ordinal_first(&mut stale);
+        return match stale.first() {
+            Some(pod) => Pace::Evict(pods::name(pod).to_string()),
+            None => Pace::Done,
+        };
+    }
+    let released: Vec<&Pod> = mine
+        .iter()
+        .copied()
+        .filter(|p| ordinal(p).is_some_and(|o| o >= partition))
+        .collect();
+    let expected = (first + replicas - partition.max(first)).max(0) as usize;
+    if released.len() < expected || !released.iter().all(replaced_and_available) {
+        return Pace::Hold;
+    }
+    if partition <= first {
+        return Pace::Done;
+    }
+    let next = partition.min(first + replicas) - 1;
+    Pace::Release {
+        ordinal: next,
+        patch: serde_json::json!({"spec": {"updateStrategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"partition": next},
+        }}}),
+    }
 }
 
 /// The ordinal of a StatefulSet's pod (the number after its last dash).
@@ -133,8 +247,9 @@ pub fn partitioned(partition: i32) -> StatefulSetUpdateStrategy {
 }
 
 /// The StatefulSet with `new_template`, and (unless it is `OnDelete`, where the operator
-/// evicts the pods itself) its rolling update held at a partition equal to its replicas, so
-/// that no pod moves until the operator lowers it. Its update strategy goes into `saved`.
+/// evicts the pods itself) its rolling update held at a partition above its highest ordinal
+/// (its replicas, for ordinals from 0), so that no pod moves until the operator lowers it.
+/// Its update strategy goes into `saved`.
 pub(super) fn paced_rollout(
     s: &StatefulSet,
     new_template: PodTemplateSpec,
@@ -142,13 +257,13 @@ pub(super) fn paced_rollout(
     saved: &mut Saved,
 ) -> StatefulSet {
     let on_delete = is_on_delete(s);
-    let replicas = desired_replicas(s);
+    let above = first_ordinal(s) + desired_replicas(s);
     let mut target = s.clone();
     let spec = target.spec.get_or_insert_with(Default::default);
     saved.update_strategy = spec.update_strategy.clone();
     spec.template = new_template;
     if !on_delete {
-        spec.update_strategy = Some(partitioned(replicas));
+        spec.update_strategy = Some(partitioned(above));
     }
     target
 }
