@@ -1,6 +1,7 @@
 //! Type-specific defaulting and validation on writes (what admission and the registry
-//! strategies do in a real API server): pod, Deployment, ReplicaSet, Service, Job and
-//! Namespace defaults, selector checks, and the hand-off to `crd` for custom resources and
+//! strategies do in a real API server): pod, Deployment, ReplicaSet, StatefulSet,
+//! PersistentVolumeClaim, Service, Job and Namespace defaults, selector checks, the fields of a
+//! StatefulSet that may change, and the hand-off to `crd` for custom resources and
 //! CustomResourceDefinitions. Generic write rules are in `store`.
 
 use crate::error::ApiError;
@@ -96,6 +97,19 @@ pub fn admit(
                 pod_spec_defaults(ps);
             }
             check_selector(rt, obj, old)?;
+        }
+        ("apps", "StatefulSet") => {
+            statefulset_defaults(obj);
+            check_selector(rt, obj, old)?;
+            check_statefulset(obj, old)?;
+        }
+        ("", "PersistentVolumeClaim") => {
+            util::obj_mut(obj, "spec")
+                .entry("volumeMode")
+                .or_insert(json!("Filesystem"));
+            if op == Op::Create {
+                obj["status"] = json!({"phase": "Pending"});
+            }
         }
         ("batch", "Job") => job_defaults(obj, op)?,
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
@@ -196,6 +210,136 @@ fn check_selector(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result
             name,
             "spec.selector: Invalid value: field is immutable",
         ));
+    }
+    Ok(())
+}
+
+/// The defaults the API server gives a StatefulSet (`apps/v1` defaulting).
+fn statefulset_defaults(obj: &mut Value) {
+    let spec = util::obj_mut(obj, "spec");
+    spec.entry("replicas").or_insert(json!(1));
+    spec.entry("podManagementPolicy")
+        .or_insert(json!("OrderedReady"));
+    spec.entry("revisionHistoryLimit").or_insert(json!(10));
+    let strategy = spec.entry("updateStrategy").or_insert(json!({}));
+    if !strategy.is_object() {
+        *strategy = json!({});
+    }
+    let s = strategy.as_object_mut().expect("made an object");
+    let rolling = s
+        .entry("type")
+        .or_insert(json!("RollingUpdate"))
+        .as_str()
+        .is_some_and(|t| t == "RollingUpdate");
+    if rolling {
+        let ru = s.entry("rollingUpdate").or_insert(json!({}));
+        if let Some(ru) = ru.as_object_mut() {
+            ru.entry("partition").or_insert(json!(0));
+        }
+    }
+    let policy = spec
+        .entry("persistentVolumeClaimRetentionPolicy")
+        .or_insert(json!({}));
+    if let Some(p) = policy.as_object_mut() {
+        p.entry("whenDeleted").or_insert(json!("Retain"));
+        p.entry("whenScaled").or_insert(json!("Retain"));
+    }
+    if let Some(vcts) = spec
+        .get_mut("volumeClaimTemplates")
+        .and_then(Value::as_array_mut)
+    {
+        for t in vcts.iter_mut().filter(|t| t.is_object()) {
+            t["apiVersion"] = json!("v1");
+            t["kind"] = json!("PersistentVolumeClaim");
+            util::obj_mut(t, "spec")
+                .entry("volumeMode")
+                .or_insert(json!("Filesystem"));
+            t["status"] = json!({"phase": "Pending"});
+        }
+    }
+    if let Some(ps) = obj.pointer_mut("/spec/template/spec") {
+        pod_spec_defaults(ps);
+    }
+}
+
+/// The spec fields of a StatefulSet an update may change (the rest is immutable).
+const STATEFULSET_MUTABLE: &[&str] = &[
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "revisionHistoryLimit",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+];
+
+fn check_statefulset(obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let name = util::name(obj);
+    let invalid = |m: String| Err(ApiError::invalid("StatefulSet", name, m));
+    let spec = &obj["spec"];
+    if let Some(p) = spec["podManagementPolicy"].as_str()
+        && p != "OrderedReady"
+        && p != "Parallel"
+    {
+        return invalid(format!(
+            "spec.podManagementPolicy: Unsupported value: \"{p}\": supported values: \"OrderedReady\", \"Parallel\""
+        ));
+    }
+    match spec.pointer("/updateStrategy/type").and_then(Value::as_str) {
+        Some("RollingUpdate") => {
+            if spec
+                .pointer("/updateStrategy/rollingUpdate/partition")
+                .and_then(Value::as_i64)
+                .is_some_and(|p| p < 0)
+            {
+                return invalid(
+                    "spec.updateStrategy.rollingUpdate.partition: Invalid value: must be greater than or equal to 0".into(),
+                );
+            }
+        }
+        Some("OnDelete") => {
+            if spec.pointer("/updateStrategy/rollingUpdate").is_some() {
+                return invalid(
+                    "spec.updateStrategy.rollingUpdate: Invalid value: only allowed for updateStrategy 'RollingUpdate'".into(),
+                );
+            }
+        }
+        other => {
+            return invalid(format!(
+                "spec.updateStrategy.type: Unsupported value: {other:?}: supported values: \"OnDelete\", \"RollingUpdate\""
+            ));
+        }
+    }
+    for k in ["whenDeleted", "whenScaled"] {
+        let v = spec
+            .pointer(&format!("/persistentVolumeClaimRetentionPolicy/{k}"))
+            .and_then(Value::as_str);
+        if !matches!(v, Some("Retain" | "Delete")) {
+            return invalid(format!(
+                "spec.persistentVolumeClaimRetentionPolicy.{k}: Unsupported value: {v:?}: supported values: \"Retain\", \"Delete\""
+            ));
+        }
+    }
+    if util::i64_at(obj, "/spec/replicas").is_some_and(|r| r < 0) {
+        return invalid("spec.replicas: Invalid value: must be greater than or equal to 0".into());
+    }
+    if let Some(old) = old {
+        let fixed = |v: &Value| {
+            let mut m = v
+                .get("spec")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            m.retain(|k, _| !STATEFULSET_MUTABLE.contains(&k.as_str()));
+            m
+        };
+        if fixed(obj) != fixed(old) {
+            return Err(ApiError::invalid(
+                "StatefulSet",
+                name,
+                "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+            ));
+        }
     }
     Ok(())
 }

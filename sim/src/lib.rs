@@ -1,7 +1,8 @@
 //! A simulated Kubernetes cluster for tests and demos: an HTTP server on 127.0.0.1 that speaks
 //! the Kubernetes REST API closely enough for the `kube` client, an operator process and
-//! `kubectl`, with in-process controllers (Deployment, ReplicaSet, kubelet, EndpointSlices,
-//! PodDisruptionBudgets, Jobs, garbage collection), fault injection and a recorded history.
+//! `kubectl`, with in-process controllers (Deployment, ReplicaSet, StatefulSet, kubelet,
+//! EndpointSlices, volume binding, PodDisruptionBudgets, Jobs, garbage collection), fault
+//! injection and a recorded history.
 //!
 //! It is a test bed, never a production path: plain HTTP, no authentication, everything in
 //! memory.
@@ -240,6 +241,14 @@ impl SimCluster {
             tasks.push(
                 controllers::spawn(store.clone(), controllers::deployment::DeploymentController).0,
             );
+            tasks.push(
+                controllers::spawn(
+                    store.clone(),
+                    controllers::statefulset::StatefulSetController,
+                )
+                .0,
+            );
+            tasks.push(controllers::spawn(store.clone(), controllers::volumes::VolumeBinder).0);
             tasks.push(
                 controllers::spawn(
                     store.clone(),

@@ -60,6 +60,9 @@ pub mod keys {
     key!(EVENTS, "", "events");
     key!(DEPLOYMENTS, "apps", "deployments");
     key!(REPLICASETS, "apps", "replicasets");
+    key!(STATEFULSETS, "apps", "statefulsets");
+    key!(CONTROLLERREVISIONS, "apps", "controllerrevisions");
+    key!(PVCS, "", "persistentvolumeclaims");
     key!(ENDPOINTSLICES, "discovery.k8s.io", "endpointslices");
     key!(EVENTS_V1, "events.k8s.io", "events");
     key!(LEASES, "coordination.k8s.io", "leases");
@@ -216,6 +219,16 @@ pub fn builtins() -> Vec<ResourceType> {
             &["status"],
         ),
         builtin("", "v1", "ConfigMap", "configmaps", true, &["cm"], &[], &[]),
+        builtin(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+            &["pvc"],
+            &[],
+            &["status"],
+        ),
         builtin("", "v1", "Event", "events", true, &["ev"], &[], &[]),
         builtin(
             "apps",
@@ -236,6 +249,26 @@ pub fn builtins() -> Vec<ResourceType> {
             &["rs"],
             &["all"],
             &["status", "scale"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            true,
+            &["sts"],
+            &["all"],
+            &["status", "scale"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "ControllerRevision",
+            "controllerrevisions",
+            true,
+            &[],
+            &[],
+            &[],
         ),
         builtin(
             "discovery.k8s.io",

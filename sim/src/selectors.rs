@@ -239,6 +239,41 @@ impl FieldSelector {
         Ok(FieldSelector { reqs })
     }
 
+    /// Whether the selector selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
+    }
+
+    /// Refuses, as the API server does, a field a kind cannot be selected by. Pods: the
+    /// fields kube-apiserver indexes for them; other kinds: anything (the server's lists per
+    /// kind are not modelled).
+    pub fn check_supported(&self, kind: &str) -> Result<(), ApiError> {
+        const POD_FIELDS: &[&str] = &[
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ];
+        if kind != "Pod" {
+            return Ok(());
+        }
+        for (path, _, _) in &self.reqs {
+            let field = path.join(".");
+            if !POD_FIELDS.contains(&field.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {field}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The value required for `metadata.name`, if the selector pins it.
     pub fn name(&self) -> Option<&str> {
         self.reqs

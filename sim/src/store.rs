@@ -283,6 +283,54 @@ impl Store {
         (items, inner.rv)
     }
 
+    /// The objects of a type as they were at resourceVersion `rv` (a continued list reads the
+    /// snapshot its first page was taken from, as does a list at an exact resourceVersion),
+    /// rebuilt by undoing the changes after `rv`; 410 Expired when `rv` is older than the
+    /// window of remembered changes.
+    pub fn list_at(
+        &self,
+        res: &ResKey,
+        ns: Option<&str>,
+        rv: u64,
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
+        let inner = self.lock();
+        if rv < inner.compacted_rv {
+            return Err(ApiError::gone(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            ));
+        }
+        let ns = ns.filter(|n| !n.is_empty());
+        let mut items: BTreeMap<ObjKey, Arc<Value>> = inner
+            .tables
+            .get(res)
+            .map(|t| {
+                t.iter()
+                    .filter(|((n, _), _)| ns.is_none_or(|w| w == n))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for e in inner.window.iter().rev().take_while(|e| e.rv > rv) {
+            if e.res != *res || ns.is_some_and(|n| n != e.namespace()) {
+                continue;
+            }
+            let key = (e.namespace().to_string(), e.name().to_string());
+            match (e.kind, &e.old) {
+                (EventType::Added, _) => {
+                    items.remove(&key);
+                }
+                (EventType::Modified, Some(old)) => {
+                    items.insert(key, old.clone());
+                }
+                (EventType::Modified, None) => {}
+                (EventType::Deleted, _) => {
+                    items.insert(key, e.object.clone());
+                }
+            }
+        }
+        Ok(items.into_values().collect())
+    }
+
     /// Number of objects of a type.
     pub fn count(&self, res: &ResKey) -> usize {
         self.lock().tables.get(res).map(BTreeMap::len).unwrap_or(0)

@@ -1,6 +1,7 @@
 //! The kube client against the simulated API server: CRUD on several kinds, selectors,
 //! conflicts, every patch type (with atomic fields in server-side apply), status subresource
-//! semantics, finalizers and watches.
+//! semantics, finalizers, watches (and their 410 Expired past the window), list paging with
+//! `limit` and `continue`, and pod field selectors.
 
 mod common;
 
@@ -8,7 +9,7 @@ use common::{bare, wait_for};
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
@@ -716,4 +717,265 @@ async fn watch_selection_metadata_and_deletecollection() {
         .map(|c| c.metadata.name.unwrap())
         .collect();
     assert_eq!(left, ["m3"]);
+}
+
+fn names(list: &kube::core::ObjectList<ConfigMap>) -> Vec<String> {
+    list.items
+        .iter()
+        .map(|c| c.metadata.name.clone().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn lists_page_with_limit_and_continue_on_one_snapshot() {
+    let sim = bare().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    for n in ["p1", "p2", "p3", "p4", "p5"] {
+        cms.create(&PostParams::default(), &cm(n, json!({"page": "yes"})))
+            .await
+            .unwrap();
+    }
+    let first = cms.list(&ListParams::default().limit(2)).await.unwrap();
+    assert_eq!(names(&first), ["p1", "p2"]);
+    assert_eq!(first.metadata.remaining_item_count, Some(3));
+    let token = first.metadata.continue_.clone().expect("a continue token");
+    let rv = first.metadata.resource_version.clone().unwrap();
+
+    // Changes after the first page do not show in the next ones: they read its snapshot.
+    cms.delete("p3", &DeleteParams::default()).await.unwrap();
+    cms.create(&PostParams::default(), &cm("p35", json!({"page": "yes"})))
+        .await
+        .unwrap();
+    let patch = json!({"data": {"k": "changed"}});
+    cms.patch("p4", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let second = cms
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(names(&second), ["p3", "p4"]);
+    assert_eq!(second.items[1].data.as_ref().unwrap()["k"], "v");
+    assert_eq!(
+        second.metadata.resource_version.as_deref(),
+        Some(rv.as_str())
+    );
+    // A list at the exact resourceVersion of the first page reads the same snapshot.
+    let exact = cms
+        .list(
+            &ListParams::default()
+                .at(&rv)
+                .matching(kube::api::VersionMatch::Exact),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&exact), ["p1", "p2", "p3", "p4", "p5"]);
+    let token = second.metadata.continue_.clone().unwrap();
+    let third = cms
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(names(&third), ["p5"]);
+    assert!(third.metadata.continue_.is_none());
+
+    // With a selector the pages hold matching objects only, and the count is not given.
+    cms.create(&PostParams::default(), &cm("p0", json!({"page": "no"})))
+        .await
+        .unwrap();
+    let sel = cms
+        .list(&ListParams::default().labels("page=yes").limit(3))
+        .await
+        .unwrap();
+    assert_eq!(names(&sel), ["p1", "p2", "p35"]);
+    assert!(sel.metadata.remaining_item_count.is_none());
+    assert!(sel.metadata.continue_.is_some());
+
+    // A token older than the window of remembered changes: 410 Expired.
+    sim.compact();
+    cms.create(&PostParams::default(), &cm("p9", json!({})))
+        .await
+        .unwrap();
+    let err = cms
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(e) => {
+            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"), "{e:?}");
+        }
+        other => panic!("{other}"),
+    }
+    let err = cms
+        .list(&ListParams::default().continue_token("garbage"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 400),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_watch_older_than_the_window_gets_410_expired() {
+    let sim = cutover_sim::SimCluster::start(cutover_sim::SimOptions {
+        controllers: false,
+        watch_window: 5,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let first = cms
+        .create(&PostParams::default(), &cm("o0", json!({})))
+        .await
+        .unwrap();
+    let old = first.metadata.resource_version.unwrap();
+    // Within the window the watch resumes.
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(5), &old)
+        .await
+        .unwrap()
+        .boxed();
+    cms.create(&PostParams::default(), &cm("o1", json!({})))
+        .await
+        .unwrap();
+    assert!(matches!(
+        stream.try_next().await.unwrap().unwrap(),
+        WatchEvent::Added(_)
+    ));
+    for i in 2..10 {
+        cms.create(&PostParams::default(), &cm(&format!("o{i}"), json!({})))
+            .await
+            .unwrap();
+    }
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(5), &old)
+        .await
+        .unwrap()
+        .boxed();
+    match stream.try_next().await.unwrap().unwrap() {
+        WatchEvent::Error(e) => {
+            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"), "{e:?}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // A list is not affected, and a watch from its resourceVersion works.
+    let list = cms.list(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 10);
+    let rv = list.metadata.resource_version.unwrap();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    cms.delete("o0", &DeleteParams::default()).await.unwrap();
+    assert!(matches!(
+        stream.try_next().await.unwrap().unwrap(),
+        WatchEvent::Deleted(_)
+    ));
+}
+
+#[tokio::test]
+async fn pods_are_selected_by_node_phase_name_and_namespace() {
+    let sim = common::cluster().await;
+    let pods: Api<Pod> = Api::default_namespaced(sim.client().unwrap());
+    let pod = |name: &str, restart: &str| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"restartPolicy": restart, "containers": [{"name": "m", "image": "i:1"}]}
+        }))
+        .unwrap()
+    };
+    // A watch of finished pods sees the run-to-completion pod enter the selection.
+    let mut finished = pods
+        .watch(
+            &WatchParams::default()
+                .fields("status.phase=Succeeded")
+                .timeout(10),
+            "0",
+        )
+        .await
+        .unwrap()
+        .boxed();
+    for n in ["f1", "f2", "f3", "f4"] {
+        pods.create(&PostParams::default(), &pod(n, "Always"))
+            .await
+            .unwrap();
+    }
+    pods.create(&PostParams::default(), &pod("done", "Never"))
+        .await
+        .unwrap();
+    match finished.try_next().await.unwrap().unwrap() {
+        WatchEvent::Added(p) => assert_eq!(p.metadata.name.as_deref(), Some("done")),
+        other => panic!("unexpected {other:?}"),
+    }
+    let all = wait_for("pods placed and running", Duration::from_secs(10), || {
+        let all = sim.list(&cutover_sim::keys::PODS, Some("default"));
+        all.iter()
+            .filter(|p| p["status"]["phase"] == "Running")
+            .count()
+            .eq(&4)
+            .then_some(all)
+    })
+    .await;
+    let listed = |fields: &str| {
+        let pods = pods.clone();
+        let fields = fields.to_string();
+        async move {
+            let mut n: Vec<String> = pods
+                .list(&ListParams::default().fields(&fields))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|p| p.metadata.name.unwrap())
+                .collect();
+            n.sort();
+            n
+        }
+    };
+    let mut nodes: Vec<&str> = all
+        .iter()
+        .filter_map(|p| p["spec"]["nodeName"].as_str())
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    assert!(nodes.len() > 1, "the pods sit on one node: {nodes:?}");
+    for node in nodes {
+        let mut want: Vec<String> = all
+            .iter()
+            .filter(|p| p["spec"]["nodeName"] == node)
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        want.sort();
+        let sel = format!("spec.nodeName={node}");
+        assert_eq!(listed(&sel).await, want, "{sel}");
+    }
+    assert_eq!(
+        listed("status.phase=Running").await,
+        ["f1", "f2", "f3", "f4"]
+    );
+    assert_eq!(listed("status.phase=Succeeded").await, ["done"]);
+    assert_eq!(listed("status.phase!=Running").await, ["done"]);
+    assert_eq!(listed("metadata.name=f2").await, ["f2"]);
+    assert_eq!(
+        listed("metadata.namespace=default,status.phase=Running,metadata.name!=f1").await,
+        ["f2", "f3", "f4"]
+    );
+    assert!(listed("metadata.namespace=other").await.is_empty());
+    let err = pods
+        .list(&ListParams::default().fields("spec.containers=x"))
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(e) => {
+            assert_eq!(e.code, 400);
+            assert!(
+                e.message.contains("field label not supported"),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("{other}"),
+    }
 }

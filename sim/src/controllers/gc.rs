@@ -1,8 +1,9 @@
 //! The garbage collector: when an owner disappears, its dependents whose owners are all gone
 //! are deleted (background propagation); dependents with other live owners just lose the
-//! reference. Foreground deletion: an owner with the `foregroundDeletion` finalizer has its
-//! dependents deleted first and loses the finalizer once none remain. Orphaning is done by
-//! the store at delete time.
+//! reference; a reference that names an owner already gone when it is added counts the same
+//! (a claim handed to a pod that has just been deleted still goes). Foreground deletion: an
+//! owner with the `foregroundDeletion` finalizer has its dependents deleted first and loses the
+//! finalizer once none remain. Orphaning is done by the store at delete time.
 
 use super::{Reconciler, WorkKey};
 use crate::resources::ResKey;
@@ -22,7 +23,7 @@ impl Reconciler for GarbageCollector {
         Vec::new()
     }
 
-    fn keys(&mut self, ev: &StoreEvent, _store: &Store, out: &mut Vec<WorkKey>) {
+    fn keys(&mut self, ev: &StoreEvent, store: &Store, out: &mut Vec<WorkKey>) {
         match ev.kind {
             EventType::Deleted => {
                 out.push((String::new(), util::uid(&ev.object).to_string()));
@@ -33,6 +34,23 @@ impl Reconciler for GarbageCollector {
                 }
             }
             _ => {
+                // An owner reference added to a dependent whose owner is already gone (a
+                // claim handed to a pod that has just left, say) is dangling: the dependent is
+                // collected as if it had seen the owner go.
+                let before: Vec<&str> = ev
+                    .old
+                    .iter()
+                    .flat_map(|o| util::owner_refs(o))
+                    .filter_map(|r| r["uid"].as_str())
+                    .collect();
+                for r in util::owner_refs(&ev.object) {
+                    if let Some(u) = r["uid"].as_str()
+                        && !before.contains(&u)
+                        && store.get_by_uid(u).is_none()
+                    {
+                        out.push((String::new(), u.to_string()));
+                    }
+                }
                 if util::is_terminating(&ev.object)
                     && finalizers(&ev.object)
                         .iter()

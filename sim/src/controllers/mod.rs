@@ -3,6 +3,7 @@
 //! a time, with timed requeues. Controllers write to the store directly, never over HTTP, so
 //! injected faults do not touch them.
 
+pub mod claims;
 pub mod deployment;
 pub mod endpoints;
 pub mod eviction;
@@ -12,6 +13,10 @@ pub mod kubelet;
 pub mod namespace;
 pub mod pdb;
 pub mod replicaset;
+pub mod revisions;
+pub mod stateful_pod;
+pub mod statefulset;
+pub mod volumes;
 
 use crate::resources::ResKey;
 use crate::store::{Store, StoreEvent};

@@ -2,6 +2,7 @@
 //! delete, deletecollection, and the `status`, `scale` and `eviction` subresources. Each
 //! handler decodes the request, calls the store, and encodes the answer as asked.
 
+use super::paging;
 use super::query::Query;
 use super::routes::ResourcePath;
 use super::{App, Format, bytes_response, json_response, table};
@@ -199,21 +200,60 @@ fn get(r: &Req<'_>) -> Result<Response, ApiError> {
     Ok(object_response(r, 200, &obj))
 }
 
-fn selectors(q: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
+fn selectors(r: &Req<'_>) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let fields = FieldSelector::parse(r.q.get("fieldSelector").unwrap_or(""))?;
+    fields.check_supported(&r.rp.rt.kind)?;
     Ok((
-        LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?,
-        FieldSelector::parse(q.get("fieldSelector").unwrap_or(""))?,
+        LabelSelector::parse(r.q.get("labelSelector").unwrap_or(""))?,
+        fields,
     ))
 }
 
 fn list(r: &Req<'_>) -> Result<Response, ApiError> {
-    let (labels, fields) = selectors(r.q)?;
+    let (labels, fields) = selectors(r)?;
     let rt = &r.rp.rt;
-    let (items, rv) = r.app.store.list(&r.key(), r.rp.namespace.as_deref());
+    let cont =
+        r.q.get("continue")
+            .filter(|c| !c.is_empty())
+            .map(paging::Continue::parse)
+            .transpose()?;
+    let exact = match (r.q.get("resourceVersionMatch"), r.q.get("resourceVersion")) {
+        (Some("Exact"), Some(v)) => Some(
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {v:?}")))?,
+        ),
+        _ => None,
+    };
+    let (items, rv) = match (&cont, exact) {
+        (None, Some(rv)) => (
+            r.app
+                .store
+                .list_at(&r.key(), r.rp.namespace.as_deref(), rv)?,
+            rv,
+        ),
+        (Some(c), _) => (
+            r.app
+                .store
+                .list_at(&r.key(), r.rp.namespace.as_deref(), c.rv)?,
+            c.rv,
+        ),
+        (None, None) => r.app.store.list(&r.key(), r.rp.namespace.as_deref()),
+    };
     let items: Vec<Arc<Value>> = items
         .into_iter()
         .filter(|o| labels.matches_object(o) && fields.matches(o))
         .collect();
+    let limit = r.q.int("limit").filter(|l| *l > 0).unwrap_or(0) as usize;
+    let page = paging::page(items, cont.as_ref().map(|c| c.after.as_str()), limit, rv);
+    let items = page.items;
+    let mut list_meta = json!({"resourceVersion": rv.to_string()});
+    if let Some(next) = &page.next {
+        list_meta["continue"] = json!(next);
+        // As kube-apiserver, the count is only known when no selector filtered the list.
+        if labels.is_empty() && fields.is_empty() {
+            list_meta["remainingItemCount"] = json!(page.remaining);
+        }
+    }
     match r.format {
         Format::Table(inc) => {
             let objs: Vec<Arc<Value>> = items
@@ -221,23 +261,22 @@ fn list(r: &Req<'_>) -> Result<Response, ApiError> {
                 .map(|o| at_version(rt, &r.rp.version, o))
                 .collect();
             let refs: Vec<&Value> = objs.iter().map(|o| o.as_ref()).collect();
-            Ok(json_response(
-                200,
-                &table::table(rt, &r.rp.version, &refs, rv, inc),
-            ))
+            let mut t = table::table(rt, &r.rp.version, &refs, rv, inc);
+            t["metadata"] = list_meta;
+            Ok(json_response(200, &t))
         }
         Format::Metadata => {
             let list = json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
-                "metadata": {"resourceVersion": rv.to_string()},
+                "metadata": list_meta,
                 "items": items.iter().map(|o| table::partial_metadata(o)).collect::<Vec<_>>(),
             });
             Ok(json_response(200, &list))
         }
         Format::Json => {
             let mut out = Vec::with_capacity(256 + items.len() * 1024);
-            let head = json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(&r.rp.version), "metadata": {"resourceVersion": rv.to_string()}});
+            let head = json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(&r.rp.version), "metadata": list_meta});
             let head = serde_json::to_vec(&head).expect("serializes");
             out.extend_from_slice(&head[..head.len() - 1]);
             out.extend_from_slice(b",\"items\":[");
@@ -255,7 +294,7 @@ fn list(r: &Req<'_>) -> Result<Response, ApiError> {
 }
 
 fn watch(r: &Req<'_>) -> Result<Response, ApiError> {
-    let (labels, fields) = selectors(r.q)?;
+    let (labels, fields) = selectors(r)?;
     let rv = r.q.get("resourceVersion").unwrap_or("");
     let send_initial = r.q.get("sendInitialEvents").map(|v| v == "true");
     let (since, initial) = match (rv, send_initial) {
@@ -490,7 +529,7 @@ fn delete(r: &Req<'_>) -> Result<Response, ApiError> {
 
 fn delete_collection(r: &Req<'_>) -> Result<Response, ApiError> {
     let opts = delete_opts(r)?;
-    let (labels, fields) = selectors(r.q)?;
+    let (labels, fields) = selectors(r)?;
     let rt = &r.rp.rt;
     let (items, rv) = r.app.store.list(&r.key(), r.rp.namespace.as_deref());
     let mut deleted = Vec::new();

@@ -3,6 +3,7 @@
 //! Serves plain HTTP on loopback only.
 
 pub mod handlers;
+pub mod paging;
 pub mod query;
 pub mod routes;
 pub mod table;

@@ -71,6 +71,27 @@ pub fn columns(rt: &ResourceType, version: &str) -> Vec<PrinterColumn> {
             ("Available", "integer", 0),
             ("Age", "string", 0),
         ],
+        "StatefulSet" => &[
+            ("Ready", "string", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+        ],
+        "ControllerRevision" => &[
+            ("Controller", "string", 0),
+            ("Revision", "integer", 0),
+            ("Age", "string", 0),
+        ],
+        "PersistentVolumeClaim" => &[
+            ("Status", "string", 0),
+            ("Volume", "string", 0),
+            ("Capacity", "string", 0),
+            ("Access Modes", "string", 0),
+            ("StorageClass", "string", 0),
+            ("VolumeAttributesClass", "string", 0),
+            ("Age", "string", 0),
+            ("VolumeMode", "string", 1),
+        ],
         "ReplicaSet" => &[
             ("Desired", "integer", 0),
             ("Current", "integer", 0),
@@ -195,6 +216,89 @@ pub fn cells(rt: &ResourceType, version: &str, obj: &Value) -> Vec<Value> {
             json!(i("/status/availableReplicas")),
             age,
         ],
+        "StatefulSet" => {
+            let containers = |field: &str| {
+                obj.pointer("/spec/template/spec/containers")
+                    .and_then(Value::as_array)
+                    .map(|cs| {
+                        cs.iter()
+                            .filter_map(|c| c[field].as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default()
+            };
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    i("/status/readyReplicas"),
+                    util::i64_at(obj, "/spec/replicas").unwrap_or(1)
+                )),
+                age,
+                json!(containers("name")),
+                json!(containers("image")),
+            ]
+        }
+        "ControllerRevision" => {
+            let controller = util::owner_refs(obj)
+                .iter()
+                .find(|r| r["controller"] == true)
+                .map(|r| {
+                    let group = r["apiVersion"]
+                        .as_str()
+                        .and_then(|av| av.rsplit_once('/'))
+                        .map(|(g, _)| format!(".{g}"))
+                        .unwrap_or_default();
+                    format!(
+                        "{}{group}/{}",
+                        r["kind"].as_str().unwrap_or_default().to_lowercase(),
+                        r["name"].as_str().unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "<none>".into());
+            vec![name, json!(controller), json!(i("/revision")), age]
+        }
+        "PersistentVolumeClaim" => {
+            let modes: Vec<&str> = obj
+                .pointer("/status/accessModes")
+                .or_else(|| obj.pointer("/spec/accessModes"))
+                .and_then(Value::as_array)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(Value::as_str)
+                        .map(|m| match m {
+                            "ReadWriteOnce" => "RWO",
+                            "ReadOnlyMany" => "ROX",
+                            "ReadWriteMany" => "RWX",
+                            "ReadWriteOncePod" => "RWOP",
+                            other => other,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let bound = util::str_at(obj, "/status/phase") == Some("Bound");
+            let capacity = if bound {
+                s("/status/capacity/storage")
+            } else {
+                String::new()
+            };
+            vec![
+                name,
+                json!(s("/status/phase")),
+                json!(s("/spec/volumeName")),
+                json!(capacity),
+                json!(if bound {
+                    modes.join(",")
+                } else {
+                    String::new()
+                }),
+                json!(or_unset(s("/spec/storageClassName"))),
+                json!(or_unset(s("/spec/volumeAttributesClassName"))),
+                age,
+                json!(s("/spec/volumeMode")),
+            ]
+        }
         "ReplicaSet" => vec![
             name,
             json!(i("/spec/replicas")),
@@ -349,6 +453,10 @@ pub fn cells(rt: &ResourceType, version: &str, obj: &Value) -> Vec<Value> {
         }
         _ => vec![name, age],
     }
+}
+
+fn or_unset(s: String) -> String {
+    if s.is_empty() { "<unset>".into() } else { s }
 }
 
 fn or_none(s: String) -> String {
