@@ -12,6 +12,7 @@ use kube::{Api, Client, ResourceExt};
 use super::error::Error;
 use super::labels::selector_query;
 use super::snapshot::{Peer, Snapshot};
+use super::step::blue_green::PLAN_LABEL;
 use super::step::blue_green::green_name;
 use super::step::handover::HELD_LABEL;
 use super::workload::{Kind, Workload};
@@ -83,14 +84,18 @@ pub async fn observe(
     let green = get_workload(client, namespace, kind, &green_name(&target_name)).await?;
     if kind == Kind::StatefulSet {
         // A StatefulSet's pods carry no label of their own set: keep those of the target, of
-        // green, and of the plan (none of another workload that shares the labels).
+        // green (also once green is gone), and of the plan, and none of another workload that
+        // shares the labels.
         let owners: Vec<String> = [&target, &green]
             .into_iter()
             .flatten()
             .filter_map(|w| w.metadata().uid.clone())
             .chain(plan.metadata.uid.clone())
             .collect();
-        pods.retain(|p| p.owner_references().iter().any(|o| owners.contains(&o.uid)));
+        pods.retain(|p| {
+            p.owner_references().iter().any(|o| owners.contains(&o.uid))
+                || p.labels().get(PLAN_LABEL).is_some_and(|l| l == name)
+        });
     }
     let preview_name = &plan.spec.blue_green.preview_service;
     let preview = if preview_name.is_empty() {

@@ -53,7 +53,8 @@ fn strategy_type(strategy: Option<&StatefulSetUpdateStrategy>) -> &str {
         .unwrap_or("RollingUpdate")
 }
 
-/// `updateStrategy.rollingUpdate.partition` (0 when unset).
+/// `updateStrategy.rollingUpdate.partition` (0 when unset): pods whose index (ordinal less
+/// the first ordinal) is at least this are rolled to the update revision.
 pub fn partition(s: &StatefulSet) -> i32 {
     s.spec
         .as_ref()
@@ -126,14 +127,16 @@ pub(super) fn pace(s: &StatefulSet, all: &[Pod], min_ready: i64, now: Timestamp)
         |p: &&Pod| revision_of(p) == Some(revision) && pods::is_available(p, min_ready, now);
     let first = first_ordinal(s);
     let replicas = desired_replicas(s);
-    let partition = if is_on_delete(s) { first } else { partition(s) };
+    // The partition counts pods from the first ordinal (an index, as the controller reads it).
+    let partition = if is_on_delete(s) { 0 } else { partition(s) };
+    let index = |p: &Pod| ordinal(p).map(|o| o - first);
     // A pod of another revision that never became Ready holds an ordered controller for
     // good (going back from a broken template, say): it serves nothing, so it goes.
     let mut stuck: Vec<&Pod> = mine
         .iter()
         .copied()
         .filter(|p| revision_of(p) != Some(revision) && !pods::is_ready(p))
-        .filter(|p| ordinal(p).is_some_and(|o| o >= partition))
+        .filter(|p| index(p).is_some_and(|i| i >= partition))
         .collect();
     highest_ordinal_first(&mut stuck);
     if let Some(pod) = stuck.first() {
@@ -166,18 +169,18 @@ pub(super) fn pace(s: &StatefulSet, all: &[Pod], min_ready: i64, now: Timestamp)
     let released: Vec<&Pod> = mine
         .iter()
         .copied()
-        .filter(|p| ordinal(p).is_some_and(|o| o >= partition))
+        .filter(|p| index(p).is_some_and(|i| i >= partition))
         .collect();
-    let expected = (first + replicas - partition.max(first)).max(0) as usize;
+    let expected = (replicas - partition.max(0)).max(0) as usize;
     if released.len() < expected || !released.iter().all(replaced_and_available) {
         return Pace::Hold;
     }
-    if partition <= first {
+    if partition <= 0 {
         return Pace::Done;
     }
-    let next = partition.min(first + replicas) - 1;
+    let next = partition.min(replicas) - 1;
     Pace::Release {
-        ordinal: next,
+        ordinal: first + next,
         patch: serde_json::json!({"spec": {"updateStrategy": {
             "type": "RollingUpdate",
             "rollingUpdate": {"partition": next},
@@ -247,8 +250,9 @@ pub fn partitioned(partition: i32) -> StatefulSetUpdateStrategy {
 }
 
 /// The StatefulSet with `new_template`, and (unless it is `OnDelete`, where the operator
-/// evicts the pods itself) its rolling update held at a partition above its highest ordinal
-/// (its replicas, for ordinals from 0), so that no pod moves until the operator lowers it.
+/// evicts the pods itself) its rolling update held at a partition equal to its replicas (the
+/// partition counts pods from the first ordinal), so that no pod moves until the operator
+/// lowers it.
 /// Its update strategy goes into `saved`.
 pub(super) fn paced_rollout(
     s: &StatefulSet,
@@ -257,13 +261,13 @@ pub(super) fn paced_rollout(
     saved: &mut Saved,
 ) -> StatefulSet {
     let on_delete = is_on_delete(s);
-    let above = first_ordinal(s) + desired_replicas(s);
+    let replicas = desired_replicas(s);
     let mut target = s.clone();
     let spec = target.spec.get_or_insert_with(Default::default);
     saved.update_strategy = spec.update_strategy.clone();
     spec.template = new_template;
     if !on_delete {
-        spec.update_strategy = Some(partitioned(above));
+        spec.update_strategy = Some(partitioned(replicas));
     }
     target
 }
