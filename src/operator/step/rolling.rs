@@ -192,7 +192,7 @@ fn go_back(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
 }
 
 /// The step the workload itself asks for next, where it paces the rollout through the
-/// operator (a StatefulSet's partition, or its pods under `OnDelete`).
+/// operator (lowering a partition, or evicting pods its controller does not replace itself).
 pub(super) fn pace(cx: &Cx, step: &'static str, message: &str) -> Option<Progressed> {
     let min_ready = cx.spec.rolling_restart.min_ready_seconds;
     match cx.target.pace(&cx.snap.pods, min_ready, cx.now) {
