@@ -266,3 +266,45 @@ async fn a_single_replica_is_cut_over_blue_green_without_a_gap() {
     assert_clean_end(&env, 1, NEW_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn a_full_restart_stops_every_pod_then_starts_the_new_template() {
+    let mut env = Env::new().await;
+    deploy(&env, 3, json!({"type": "RollingUpdate"})).await;
+    let own_strategy = strategy_of(&env).await;
+    env.start_operator();
+    let mut spec = plan(Some(NEW_IMAGE));
+    spec["strategy"] = json!("FullRestart");
+    spec["allowDowntime"] = json!(true);
+    env.apply_plan("full", spec).await;
+    let done = env.wait_phase("full", Phase::Succeeded, LONG).await;
+    let status = done.status.unwrap();
+    assert_eq!(status.strategy.map(|s| s.as_str()), Some("FullRestart"));
+    assert!(status.downtime.is_some(), "the downtime is reported");
+    assert_clean_end(&env, 3, NEW_IMAGE, own_strategy).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn an_abort_mid_rollout_brings_the_replaced_pods_back() {
+    let mut env = Env::new().await;
+    deploy(&env, 3, json!({"type": "RollingUpdate"})).await;
+    let own_strategy = strategy_of(&env).await;
+    let start = env.endpoints().len() - 1;
+    env.start_operator();
+    let mut spec = plan(Some(NEW_IMAGE));
+    spec["rollingRestart"] = json!({"minReadySeconds": 2});
+    env.apply_plan("abort", spec).await;
+    env.wait("the first pod to be replaced", LONG, || async {
+        let p = env.plans().get("abort").await.ok()?;
+        (p.status?.progress?.done >= 1).then_some(())
+    })
+    .await;
+    env.patch_plan("abort", json!({"abort": true})).await;
+    let aborted = env.wait_phase("abort", Phase::Aborted, LONG).await;
+    let message = aborted.status.unwrap().message.unwrap();
+    assert!(message.contains("rolled back"), "{message}");
+    assert_ready_at_least(&env.endpoints(), start, 2);
+    assert_clean_end(&env, 3, OLD_IMAGE, own_strategy).await;
+    env.stop_operator().await;
+}

@@ -295,6 +295,10 @@ fn a_template_change_is_paced_with_the_partition_highest_ordinal_first() {
         spec["updateStrategy"],
         json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 3}})
     );
+    assert_eq!(
+        spec["minReadySeconds"], 0,
+        "the plan's minReadySeconds, at least"
+    );
     let saved = record::saved_for(set, "p1").unwrap();
     assert_eq!(
         saved.update_strategy,
@@ -320,6 +324,11 @@ fn a_template_change_is_paced_with_the_partition_highest_ordinal_first() {
         m.spec()["updateStrategy"],
         json!({"type": "RollingUpdate"}),
         "the partition is gone"
+    );
+    assert_eq!(
+        m.spec().get("minReadySeconds"),
+        None,
+        "its own minReadySeconds (none) is back"
     );
     assert!(record::holder(&m.set).is_none());
 }

@@ -252,12 +252,12 @@ pub fn partitioned(partition: i32) -> StatefulSetUpdateStrategy {
 /// The StatefulSet with `new_template`, and (unless it is `OnDelete`, where the operator
 /// evicts the pods itself) its rolling update held at a partition equal to its replicas (the
 /// partition counts pods from the first ordinal), so that no pod moves until the operator
-/// lowers it.
-/// Its update strategy goes into `saved`.
+/// lowers it, and minReadySeconds at least `min_ready_seconds`. Its update strategy and
+/// minReadySeconds go into `saved`.
 pub(super) fn paced_rollout(
     s: &StatefulSet,
     new_template: PodTemplateSpec,
-    _min_ready_seconds: i64,
+    min_ready_seconds: i64,
     saved: &mut Saved,
 ) -> StatefulSet {
     let on_delete = is_on_delete(s);
@@ -265,16 +265,25 @@ pub(super) fn paced_rollout(
     let mut target = s.clone();
     let spec = target.spec.get_or_insert_with(Default::default);
     saved.update_strategy = spec.update_strategy.clone();
+    saved.min_ready_seconds = spec.min_ready_seconds;
     spec.template = new_template;
+    // Its controller then counts a pod available (and the rollout complete) only once it
+    // has been Ready that long, the last pod included.
+    let own = spec.min_ready_seconds.unwrap_or(0);
+    spec.min_ready_seconds = Some(own.max(min_ready_seconds.min(i32::MAX as i64) as i32));
     if !on_delete {
         spec.update_strategy = Some(partitioned(replicas));
     }
     target
 }
 
-/// The update strategy as it was before the rollout.
+/// The update strategy and minReadySeconds as they were before the rollout.
 pub(super) fn restored_settings(saved: &Saved) -> serde_json::Map<String, serde_json::Value> {
     let mut spec = serde_json::Map::new();
+    spec.insert(
+        "minReadySeconds".into(),
+        serde_json::json!(saved.min_ready_seconds),
+    );
     let strategy = saved.update_strategy.clone().unwrap_or_default();
     spec.insert(
         "updateStrategy".into(),
