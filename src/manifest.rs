@@ -1,7 +1,8 @@
 //! Reads workload manifests (apps/v1 Deployments and StatefulSets) from YAML text, for
 //! `cutover evaluate` to infer changes offline from a target as it runs and as it will be
-//! (a GitOps pull request's base and head). Only the kind, name and pod template are kept;
-//! other documents are skipped. Errors name the file, the document and the field.
+//! (a GitOps pull request's base and head). Only the kind, name, replica count and pod
+//! template are kept; other documents are skipped. Errors name the file, the document and the
+//! field.
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde::Deserialize;
@@ -17,6 +18,8 @@ pub struct Manifest {
     pub document: usize,
     pub kind: TargetKind,
     pub name: String,
+    /// `spec.replicas` (the API server's default is 1).
+    pub replicas: i32,
     pub template: PodTemplateSpec,
 }
 
@@ -40,10 +43,11 @@ struct Metadata {
 
 #[derive(Deserialize)]
 struct WorkloadSpec {
+    replicas: Option<i32>,
     template: Option<PodTemplateSpec>,
 }
 
-/// Every Deployment of `apps/v1` in `text`, in order. With `strict`, a workload without a
+/// Every Deployment and StatefulSet of `apps/v1` in `text`, in order. With `strict`, a workload without a
 /// name or a readable template is an error; without, it is skipped (manifests that come
 /// along with plans are context, not the input itself).
 pub fn read_manifests(text: &str, source: &str, strict: bool) -> Result<Vec<Manifest>, InputError> {
@@ -62,6 +66,7 @@ pub fn read_manifests(text: &str, source: &str, strict: bool) -> Result<Vec<Mani
         let field = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or_default();
         let kind = match (field("apiVersion"), field("kind")) {
             ("apps/v1", "Deployment") => TargetKind::Deployment,
+            ("apps/v1", "StatefulSet") => TargetKind::StatefulSet,
             _ => continue,
         };
         let read = serde_path_to_error::deserialize::<_, Workload>(value.clone())
@@ -81,21 +86,27 @@ pub fn read_manifests(text: &str, source: &str, strict: bool) -> Result<Vec<Mani
                             "a workload needs a name".into(),
                         )
                     })?;
-                let template = workload.spec.and_then(|s| s.template).ok_or_else(|| {
+                let spec = workload.spec.unwrap_or(WorkloadSpec {
+                    replicas: None,
+                    template: None,
+                });
+                let replicas = spec.replicas.unwrap_or(1);
+                let template = spec.template.ok_or_else(|| {
                     error(
                         number,
                         Some("spec.template"),
                         "the workload has no pod template".into(),
                     )
                 })?;
-                Ok((name, template))
+                Ok((name, replicas, template))
             });
         match read {
-            Ok((name, template)) => out.push(Manifest {
+            Ok((name, replicas, template)) => out.push(Manifest {
                 source: source.to_string(),
                 document: number,
                 kind,
                 name,
+                replicas,
                 template,
             }),
             Err(e) if strict => return Err(e),

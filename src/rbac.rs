@@ -21,6 +21,13 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
             "get", "list", "watch", "create", "update", "patch", "delete",
         ],
     ),
+    (
+        "apps",
+        &["statefulsets"],
+        &[
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ],
+    ),
     // ReplicaSets: read; in the GitOps flow taken over from a paused target (relabelled and
     // scaled), the pending template's set created, and deleted again when a plan goes back.
     (

@@ -177,6 +177,8 @@ fn snapshot(plan: MaintenancePlan) -> Snapshot {
         checks: Vec::new(),
         deployments: vec![deployment(APP, 3, 3, false)],
         replica_sets,
+        stateful_sets: Vec::new(),
+        controller_revisions: Vec::new(),
         pods,
         services: vec![service(APP, json!({"app": APP}))],
         events: Vec::new(),

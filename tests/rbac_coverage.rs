@@ -140,6 +140,48 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
         Phase::Failed,
     )
     .await;
+    // A StatefulSet target: a partitioned rollout, then a BlueGreen cutover with a green
+    // StatefulSet.
+    for obj in [
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "cache", "namespace": NS},
+               "spec": {"selector": {"app": "cache"}, "ports": [{"port": 8080}]}}),
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "cache", "namespace": NS},
+               "spec": {"replicas": 2, "serviceName": "cache", "selector": {"matchLabels": {"app": "cache"}},
+                        "template": {"metadata": {"labels": {"app": "cache"}},
+                                     "spec": {"containers": [{"name": "cache", "image": "c1"}]}}}}),
+    ] {
+        env.sim().apply(obj, "test").unwrap();
+    }
+    let sets: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        kube::Api::namespaced(env.client.clone(), NS);
+    env.wait("the statefulset to be Ready", LONG, || async {
+        let status = sets.get("cache").await.ok()?.status?;
+        (status.available_replicas == Some(2)).then_some(())
+    })
+    .await;
+    let stateful = |extra: serde_json::Value| {
+        let mut spec =
+            json!({"target": {"kind": "StatefulSet", "name": "cache"}, "service": "cache"});
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        spec
+    };
+    run_plan(
+        &env,
+        "sts-rollout",
+        stateful(json!({"update": {"image": "c2"}})),
+        Phase::Succeeded,
+    )
+    .await;
+    run_plan(
+        &env,
+        "sts-bluegreen",
+        stateful(json!({"strategy": "BlueGreen", "update": {"image": "c3"},
+                        "blueGreen": {"scaleDownDelaySeconds": 0}})),
+        Phase::Succeeded,
+    )
+    .await;
     env.apply_plan("deleted", with(json!({"paused": true})))
         .await;
     env.wait_phase("deleted", Phase::Pending, LONG).await;

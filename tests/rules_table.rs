@@ -653,3 +653,93 @@ fn invalid_members_and_values_name_the_field() {
         assert!(!err.reason.is_empty());
     }
 }
+
+/// DESIGN sections 2 and 4: a StatefulSet cannot surge, so a single replica is never rolled
+/// without a gap unless downtime is allowed; the operator, which knows the replicas, decides.
+#[test]
+fn a_single_replica_statefulset_is_not_rolled_without_downtime() {
+    use cutover::rules::evaluate_for;
+    let stateful = |strategy: StrategyChoice, allow_downtime: bool, changes: Vec<Change>| {
+        let mut s = spec(changes);
+        s.target.kind = TargetKind::StatefulSet;
+        s.strategy = strategy;
+        s.allow_downtime = allow_downtime;
+        s
+    };
+    let verdict = |s: &MaintenancePlanSpec, replicas: Option<i32>| {
+        evaluate_for(s, Catalog::builtin(), replicas).unwrap()
+    };
+    let java_major = || vec![java("8", "11")];
+    // Auto: BlueGreen for one replica, RollingRestart for more.
+    let auto = stateful(StrategyChoice::Auto, false, vec![]);
+    let one = verdict(&auto, Some(1));
+    assert_eq!(one.verdict, Verdict::BlueGreen);
+    assert!(
+        one.explanation.contains("cannot surge"),
+        "{}",
+        one.explanation
+    );
+    assert_eq!(verdict(&auto, Some(3)).verdict, Verdict::RollingRestart);
+    // A Deployment of one replica surges: a rolling restart as ever.
+    let mut deployment = auto.clone();
+    deployment.target.kind = TargetKind::Deployment;
+    assert_eq!(
+        verdict(&deployment, Some(1)).verdict,
+        Verdict::RollingRestart
+    );
+    // Offline the replicas are unknown: RollingRestart, saying what one replica would get.
+    let offline = verdict(&auto, None);
+    assert_eq!(offline.verdict, Verdict::RollingRestart);
+    assert!(
+        offline.explanation.contains("single replica"),
+        "{}",
+        offline.explanation
+    );
+    assert_eq!(evaluate(&auto, Catalog::builtin()).unwrap(), offline);
+    // An explicit RollingRestart of one replica needs allowDowntime.
+    let explicit = stateful(StrategyChoice::RollingRestart, false, vec![]);
+    let rejected = verdict(&explicit, Some(1));
+    assert_eq!(rejected.verdict, Verdict::Rejected);
+    assert!(
+        rejected.explanation.contains("cannot surge")
+            && rejected.explanation.contains("allowDowntime: true")
+            && rejected.explanation.contains("strategy: BlueGreen"),
+        "{}",
+        rejected.explanation
+    );
+    let with_downtime = stateful(StrategyChoice::RollingRestart, true, vec![]);
+    assert_eq!(
+        verdict(&with_downtime, Some(1)).verdict,
+        Verdict::RollingRestart
+    );
+    assert_eq!(verdict(&explicit, Some(2)).verdict, Verdict::RollingRestart);
+    // Findings still rule: a change that blocks RollingRestart gives BlueGreen anyway.
+    assert_eq!(
+        verdict(
+            &stateful(StrategyChoice::Auto, false, java_major()),
+            Some(1)
+        )
+        .verdict,
+        Verdict::BlueGreen
+    );
+    // BlueGreen blocked too (a virtual cluster key is missing): only with downtime.
+    let no_key = || {
+        vec![Change {
+            activation_key: Some(ActivationKeyChange {
+                virtual_cluster: false,
+            }),
+            ..bare(ChangeType::ActivationKey)
+        }]
+    };
+    let stuck = verdict(&stateful(StrategyChoice::Auto, false, no_key()), Some(1));
+    assert_eq!(stuck.verdict, Verdict::Rejected);
+    assert!(
+        stuck.explanation.contains("cannot surge") && stuck.explanation.contains("allowDowntime"),
+        "{}",
+        stuck.explanation
+    );
+    assert_eq!(
+        verdict(&stateful(StrategyChoice::Auto, true, no_key()), Some(1)).verdict,
+        Verdict::RollingRestart
+    );
+}

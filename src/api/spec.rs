@@ -83,7 +83,8 @@ pub struct MaintenancePlanSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetRef {
-    /// Kind of the workload. Only `Deployment` in v1alpha1.
+    /// Kind of the workload: `Deployment` or `StatefulSet` (Liferay's own Helm chart runs a
+    /// StatefulSet).
     #[serde(default)]
     pub kind: TargetKind,
     /// Name of the workload, in the plan's namespace.
@@ -96,6 +97,7 @@ pub struct TargetRef {
 pub enum TargetKind {
     #[default]
     Deployment,
+    StatefulSet,
 }
 
 /// How the new pods differ from the running ones.
@@ -208,6 +210,43 @@ pub struct BlueGreenSettings {
     #[serde(default = "default_scale_down_delay")]
     #[schemars(range(min = 0))]
     pub scale_down_delay_seconds: i64,
+    /// What green's pods get on top of the new template, and the target never (for example,
+    /// pointing green's cluster discovery at the `<service>-green` twin).
+    #[serde(default, skip_serializing_if = "GreenOnly::is_empty")]
+    pub green_only: GreenOnly,
+}
+
+/// What only green's pods get: environment variables on `update.container` (by name) and a
+/// JSON merge patch of the pod template.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GreenOnly {
+    /// Environment variables to set (added, or replaced by name) on `update.container` (the
+    /// first container by default) of green's pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128))]
+    pub env: Vec<EnvVar>,
+    /// A JSON merge patch applied to green's `spec.template`, after the update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::api::preserve_unknown_object")]
+    pub pod_template_patch: Option<serde_json::Value>,
+}
+
+impl GreenOnly {
+    /// True when green gets nothing beyond the new template.
+    pub fn is_empty(&self) -> bool {
+        self.as_update(None).is_empty()
+    }
+
+    /// The same, as an update of `container`'s template.
+    pub fn as_update(&self, container: Option<&str>) -> PodUpdate {
+        PodUpdate {
+            container: container.map(str::to_string),
+            image: None,
+            env: self.env.clone(),
+            pod_template_patch: self.pod_template_patch.clone(),
+        }
+    }
 }
 
 impl Default for BlueGreenSettings {
@@ -218,6 +257,7 @@ impl Default for BlueGreenSettings {
             preview_service: String::new(),
             auto_promote: true,
             scale_down_delay_seconds: default_scale_down_delay(),
+            green_only: GreenOnly::default(),
         }
     }
 }

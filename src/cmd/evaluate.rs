@@ -11,7 +11,7 @@ use cutover::input::{InputError, PlanDocument, read_plans};
 use cutover::manifest::{Manifest, read_manifests};
 use cutover::operator::template::updated_template;
 use cutover::report::{self, PlanReport};
-use cutover::rules::{Catalog, Evaluation, Templates, evaluate_with};
+use cutover::rules::{Catalog, Evaluation, Known, Templates, evaluate_with};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 #[derive(clap::Args)]
@@ -124,8 +124,13 @@ fn evaluate_all(args: &Args) -> Result<Vec<(PlanDocument, Evaluation)>, Vec<Stri
     let mut results = Vec::new();
     for (source, doc) in plans {
         let evaluated = templates_for(&doc, &before, after.as_ref()).and_then(|t| {
-            let templates = t.as_ref().map(|(running, new)| Templates { running, new });
-            evaluate_with(&doc.plan.spec, templates, &catalog)
+            let known = Known {
+                replicas: t.as_ref().map(|(replicas, _, _)| *replicas),
+                templates: t
+                    .as_ref()
+                    .map(|(_, running, new)| Templates { running, new }),
+            };
+            evaluate_with(&doc.plan.spec, &catalog, known)
                 .map_err(|field| InputError::in_plan(&source, &doc, field).to_string())
         });
         match evaluated {
@@ -152,7 +157,7 @@ fn manifests_of(path: &PathBuf) -> Result<Given, String> {
     let manifests = read_manifests(&text, &source, true).map_err(|e| e.to_string())?;
     if manifests.is_empty() {
         return Err(format!(
-            "{source}: no apps/v1 Deployment found (the target's manifest was expected)"
+            "{source}: no apps/v1 Deployment or StatefulSet found (the target's manifest was expected)"
         ));
     }
     Ok(Given {
@@ -188,12 +193,13 @@ fn target_in<'a>(
     }
 }
 
-/// The running and the new template of the plan's target, when a manifest gives them.
+/// The replica count (as it will be) and the running and the new template of the plan's
+/// target, when a manifest gives them.
 fn templates_for(
     doc: &PlanDocument,
     before: &Given,
     after: Option<&Given>,
-) -> Result<Option<(PodTemplateSpec, PodTemplateSpec)>, String> {
+) -> Result<Option<(i32, PodTemplateSpec, PodTemplateSpec)>, String> {
     let Some(running) = target_in(doc, before, "--before")? else {
         return Ok(None);
     };
@@ -202,19 +208,26 @@ fn templates_for(
         None => running,
     };
     let new = match &doc.plan.spec.update {
-        Some(update) => {
-            updated_template(&running.name, &new_base.template, update).map_err(|e| {
-                format!(
-                    "{}: document {} (plan {:?}): {e}",
-                    new_base.source,
-                    new_base.document,
-                    doc.name()
-                )
-            })?
-        }
+        Some(update) => updated_template(
+            &format!(
+                "{} {}",
+                format!("{:?}", running.kind).to_lowercase(),
+                running.name
+            ),
+            &new_base.template,
+            update,
+        )
+        .map_err(|e| {
+            format!(
+                "{}: document {} (plan {:?}): {e}",
+                new_base.source,
+                new_base.document,
+                doc.name()
+            )
+        })?,
         None => new_base.template.clone(),
     };
-    Ok(Some((running.template.clone(), new)))
+    Ok(Some((new_base.replicas, running.template.clone(), new)))
 }
 
 fn read_source(path: &PathBuf) -> Result<String, String> {

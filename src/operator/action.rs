@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
+
+use super::workload::{Kind, Workload};
 
 /// One change to the cluster, named in the plan's namespace.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,18 +15,19 @@ pub enum Action {
     AddFinalizer,
     /// Take the operator's finalizer off the plan (deletion may proceed).
     RemoveFinalizer,
-    /// Replace a Deployment as read (PUT with its resourceVersion: a conflict means the
+    /// Replace a workload as read (PUT with its resourceVersion: a conflict means the
     /// snapshot was stale and nothing happens).
-    ReplaceDeployment(Box<Deployment>),
-    /// JSON merge patch of a Deployment.
-    PatchDeployment {
+    ReplaceWorkload(Box<Workload>),
+    /// JSON merge patch of a workload.
+    PatchWorkload {
+        kind: Kind,
         name: String,
         patch: serde_json::Value,
     },
-    /// Create a Deployment (the green copy).
-    CreateDeployment(Box<Deployment>),
-    /// Delete a Deployment; what it owns goes with it in the background.
-    DeleteDeployment { name: String },
+    /// Create a workload (the green copy).
+    CreateWorkload(Box<Workload>),
+    /// Delete a workload; what it owns goes with it in the background.
+    DeleteWorkload { kind: Kind, name: String },
     /// Create a ReplicaSet (GitOps flow: the pending template's set, without pods).
     CreateReplicaSet(Box<ReplicaSet>),
     /// JSON merge patch of a ReplicaSet (its labels or its replica count).
@@ -41,7 +44,8 @@ pub enum Action {
     },
     /// Create a pod (the surge pod of a restart).
     CreatePod(Box<Pod>),
-    /// Delete a pod the operator created itself.
+    /// Delete a pod the operator created itself, or one that never became Ready and holds
+    /// its controller.
     DeletePod { name: String },
     /// Ask for a pod to be evicted through the Eviction API (PodDisruptionBudgets apply).
     EvictPod { name: String },

@@ -3,7 +3,7 @@
 //! evicting a pod that already left all count as done; a stale write fails with a conflict
 //! and changes nothing.
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use super::action::Action;
 use super::error::{Error, status_code};
 use super::step::FINALIZER;
+use super::workload::{Kind, Workload};
 use crate::api::MaintenancePlan;
 
 pub const FIELD_MANAGER: &str = "cutover";
@@ -35,6 +36,7 @@ pub async fn run(t: &Target<'_>, actions: &[Action]) -> Result<(), Error> {
 async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
     let ns = t.plan.metadata.namespace.as_deref().unwrap_or("default");
     let deployments: Api<Deployment> = Api::namespaced(t.client.clone(), ns);
+    let stateful_sets: Api<StatefulSet> = Api::namespaced(t.client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(t.client.clone(), ns);
     let params = PatchParams::default();
     match action {
@@ -63,20 +65,38 @@ async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
                     .map_err(|e| Error::api("patch", format!("plan {name} finalizers"), e)),
             }
         }
-        Action::ReplaceDeployment(d) => {
-            let name = d.metadata.name.as_deref().unwrap_or_default();
-            deployments
-                .replace(name, &post(), d)
-                .await
-                .map(|_| ())
-                .map_err(|e| Error::api("replace", format!("deployment {name}"), e))
+        Action::ReplaceWorkload(w) => {
+            let what = w.to_string();
+            match &**w {
+                Workload::Deployment(d) => {
+                    deployments.replace(w.name(), &post(), d).await.map(|_| ())
+                }
+                Workload::StatefulSet(s) => stateful_sets
+                    .replace(w.name(), &post(), s)
+                    .await
+                    .map(|_| ()),
+            }
+            .map_err(|e| Error::api("replace", what, e))
         }
-        Action::PatchDeployment { name, patch } => {
-            merge_patch(&deployments, name, patch, format!("deployment {name}")).await
+        Action::PatchWorkload { kind, name, patch } => {
+            let what = format!("{kind} {name}");
+            match kind {
+                Kind::Deployment => merge_patch(&deployments, name, patch, what).await,
+                Kind::StatefulSet => merge_patch(&stateful_sets, name, patch, what).await,
+            }
         }
-        Action::CreateDeployment(d) => create_once(&deployments, d, "deployment").await,
-        Action::DeleteDeployment { name } => {
-            delete_if_there(&deployments, name, DeleteParams::background(), "deployment").await
+        Action::CreateWorkload(w) => match &**w {
+            Workload::Deployment(d) => create_once(&deployments, d, "deployment").await,
+            Workload::StatefulSet(s) => create_once(&stateful_sets, s, "statefulset").await,
+        },
+        Action::DeleteWorkload { kind, name } => {
+            let params = DeleteParams::background();
+            match kind {
+                Kind::Deployment => delete_if_there(&deployments, name, params, kind.word()).await,
+                Kind::StatefulSet => {
+                    delete_if_there(&stateful_sets, name, params, kind.word()).await
+                }
+            }
         }
         Action::CreateReplicaSet(rs) => {
             let sets: Api<ReplicaSet> = Api::namespaced(t.client.clone(), ns);

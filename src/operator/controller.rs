@@ -1,5 +1,5 @@
 //! Wires the reconcile driver into a kube-runtime Controller: the plans it watches, the
-//! narrow watches that wake a plan (the Deployment it holds, its surge pods), how many plans
+//! narrow watches that wake a plan (the workload it holds, its surge pods), how many plans
 //! reconcile at once, and the readiness signal after the first sync. Runs until `shutdown`
 //! resolves.
 
@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::controller::Config as ControllerConfig;
@@ -21,7 +21,7 @@ use super::metrics::Metrics;
 use super::reconcile::{Context, error_policy, reconcile};
 use super::step::handover::HELD_LABEL;
 use super::step::restart::PLAN_LABEL;
-use super::target_state::PLAN_ANNOTATION;
+use super::workload::saved::PLAN_ANNOTATION;
 use crate::api::{MaintenancePlan, Phase};
 use crate::rules::Catalog;
 
@@ -69,6 +69,7 @@ pub async fn run(
 ) {
     let plans: Api<MaintenancePlan> = api(&client, &settings.namespace);
     let deployments: Api<Deployment> = api(&client, &settings.namespace);
+    let stateful_sets: Api<StatefulSet> = api(&client, &settings.namespace);
     let pods: Api<Pod> = api(&client, &settings.namespace);
     let replica_sets: Api<ReplicaSet> = api(&client, &settings.namespace);
     let slices: Api<EndpointSlice> = api(&client, &settings.namespace);
@@ -78,7 +79,8 @@ pub async fn run(
     let store = controller.store();
     let (peers, steering) = (store.clone(), store.clone());
     let controller = controller
-        .watches(deployments, any(), plan_of_deployment)
+        .watches(deployments, any(), plan_of_workload)
+        .watches(stateful_sets, any(), plan_of_workload)
         .watches(pods, any().labels(PLAN_LABEL), plan_of_pod)
         .watches(replica_sets, any().labels(HELD_LABEL), plan_of_replica_set)
         .watches(slices, any().labels(SERVICE_NAME_LABEL), move |slice| {
@@ -125,13 +127,13 @@ pub async fn run(
         .await;
 }
 
-/// The plan holding a Deployment (annotation on the target) or that made it (label on green).
-fn plan_of_deployment(d: Deployment) -> Option<ObjectRef<MaintenancePlan>> {
-    let plan = d
+/// The plan holding a workload (annotation on the target) or that made it (label on green).
+fn plan_of_workload<K: ResourceExt>(w: K) -> Option<ObjectRef<MaintenancePlan>> {
+    let plan = w
         .annotations()
         .get(PLAN_ANNOTATION)
-        .or_else(|| d.labels().get(PLAN_LABEL))?;
-    Some(ObjectRef::new(plan).within(&d.namespace()?))
+        .or_else(|| w.labels().get(PLAN_LABEL))?;
+    Some(ObjectRef::new(plan).within(&w.namespace()?))
 }
 
 /// The plan that made a pod (surge pods, green's pods).

@@ -6,7 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::api::Phase;
 
 use super::snapshot::Snapshot;
-use super::target_state::holder;
+use super::workload::saved::holder;
 
 /// The plan `snap.plan` waits for, if any.
 pub fn blocking_plan(snap: &Snapshot) -> Option<String> {

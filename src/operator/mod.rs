@@ -20,6 +20,6 @@ pub mod rollout;
 pub mod snapshot;
 pub mod status_write;
 pub mod step;
-pub mod target_state;
 pub mod template;
 pub mod time;
+pub mod workload;

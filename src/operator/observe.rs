@@ -1,7 +1,7 @@
 //! Reads the plan and the part of the cluster it acts on into a [`Snapshot`]. The only reads
 //! the operator makes for a decision; nothing after this holds a client.
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
@@ -12,8 +12,10 @@ use kube::{Api, Client, ResourceExt};
 use super::error::Error;
 use super::labels::selector_query;
 use super::snapshot::{Peer, Snapshot};
+use super::step::blue_green::PLAN_LABEL;
 use super::step::blue_green::green_name;
 use super::step::handover::HELD_LABEL;
+use super::workload::{Kind, Workload};
 use crate::api::MaintenancePlan;
 
 /// The snapshot for plan `namespace/name`, or `None` when the plan is gone.
@@ -32,31 +34,30 @@ pub async fn observe(
         return Ok(None);
     };
     let target_name = plan.spec.target.name.clone();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let target = deployments
-        .get_opt(&target_name)
-        .await
-        .map_err(|e| Error::api("get", format!("deployment {target_name}"), e))?;
+    let kind = Kind::from(plan.spec.target.kind);
+    let target = get_workload(client, namespace, kind, &target_name).await?;
     let (mut replica_sets, mut pods) = (Vec::new(), Vec::new());
     if let Some(selector) = target
         .as_ref()
-        .and_then(|d| d.spec.as_ref())
-        .map(|s| selector_query(&s.selector))
+        .and_then(|t| t.selector())
+        .map(selector_query)
     {
         let params = ListParams::default().labels(&selector);
-        let owner_uid = target.as_ref().and_then(|d| d.metadata.uid.clone());
-        replica_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
-            .list(&params)
-            .await
-            .map_err(|e| Error::api("list", "replicasets", e))?
-            .items
-            .into_iter()
-            .filter(|rs| {
-                rs.owner_references()
-                    .iter()
-                    .any(|o| Some(&o.uid) == owner_uid.as_ref())
-            })
-            .collect();
+        let owner_uid = target.as_ref().and_then(|t| t.metadata().uid.clone());
+        if kind == Kind::Deployment {
+            replica_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+                .list(&params)
+                .await
+                .map_err(|e| Error::api("list", "replicasets", e))?
+                .items
+                .into_iter()
+                .filter(|rs| {
+                    rs.owner_references()
+                        .iter()
+                        .any(|o| Some(&o.uid) == owner_uid.as_ref())
+                })
+                .collect();
+        }
         pods = Api::<Pod>::namespaced(client.clone(), namespace)
             .list(&params)
             .await
@@ -80,10 +81,22 @@ pub async fn observe(
         .await
         .map_err(|e| Error::api("list", "endpointslices", e))?
         .items;
-    let green = deployments
-        .get_opt(&green_name(&target_name))
-        .await
-        .map_err(|e| Error::api("get", "the green deployment", e))?;
+    let green = get_workload(client, namespace, kind, &green_name(&target_name)).await?;
+    if kind == Kind::StatefulSet {
+        // A StatefulSet's pods carry no label of their own set: keep those of the target, of
+        // green (also once green is gone), and of the plan, and none of another workload that
+        // shares the labels.
+        let owners: Vec<String> = [&target, &green]
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.metadata().uid.clone())
+            .chain(plan.metadata.uid.clone())
+            .collect();
+        pods.retain(|p| {
+            p.owner_references().iter().any(|o| owners.contains(&o.uid))
+                || p.labels().get(PLAN_LABEL).is_some_and(|l| l == name)
+        });
+    }
     let preview_name = &plan.spec.blue_green.preview_service;
     let preview = if preview_name.is_empty() {
         None
@@ -125,4 +138,26 @@ pub async fn observe(
         green,
         preview,
     }))
+}
+
+/// The workload `name` of `kind`, if it exists.
+async fn get_workload(
+    client: &Client,
+    namespace: &str,
+    kind: Kind,
+    name: &str,
+) -> Result<Option<Workload>, Error> {
+    let what = || format!("{kind} {name}");
+    Ok(match kind {
+        Kind::Deployment => Api::<Deployment>::namespaced(client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| Error::api("get", what(), e))?
+            .map(Workload::from),
+        Kind::StatefulSet => Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| Error::api("get", what(), e))?
+            .map(Workload::from),
+    })
 }

@@ -2,16 +2,16 @@
 //! the Service exist, the Service selects the target's pods, the update fits the template.
 //! Pure; a failure rejects the plan with a message that says what is wrong.
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use super::labels::map_matches;
 use super::snapshot::Snapshot;
-use super::template::updated_template;
+use super::template::{updated_template, with_green_only};
+use super::workload::{Kind, Workload};
 
 /// The target and its new template, once the plan is known to be able to act.
 pub struct Ready<'a> {
-    pub target: &'a Deployment,
+    pub target: &'a Workload,
     pub new_template: PodTemplateSpec,
 }
 
@@ -20,21 +20,20 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
     let namespace = snap.plan.metadata.namespace.as_deref().unwrap_or("default");
     let target = snap.target.as_ref().ok_or_else(|| {
         format!(
-            "target deployment {} not found in namespace {namespace}",
+            "target {} {} not found in namespace {namespace}",
+            Kind::from(spec.target.kind),
             spec.target.name
         )
     })?;
     let template = target
-        .spec
-        .as_ref()
-        .map(|s| &s.template)
-        .ok_or_else(|| format!("deployment {} has no spec", spec.target.name))?;
+        .template()
+        .ok_or_else(|| format!("{target} has no spec"))?;
     if template
         .spec
         .as_ref()
         .is_none_or(|s| s.containers.is_empty())
     {
-        return Err(format!("deployment {} has no containers", spec.target.name));
+        return Err(format!("{target} has no containers"));
     }
     let service = snap.service.as_ref().ok_or_else(|| {
         format!(
@@ -60,10 +59,9 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
         .unwrap_or_default();
     if !map_matches(selector, &labels) {
         return Err(format!(
-            "service {} selects {} but the pods of deployment {} are labelled {}",
+            "service {} selects {} but the pods of {target} are labelled {}",
             spec.service,
             super::labels::map_query(selector),
-            spec.target.name,
             super::labels::map_query(&labels)
         ));
     }
@@ -75,7 +73,10 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
     }
     let update = spec.update.clone().unwrap_or_default();
     let new_template =
-        updated_template(&spec.target.name, template, &update).map_err(|e| e.to_string())?;
+        updated_template(&target.to_string(), template, &update).map_err(|e| e.to_string())?;
+    if !spec.blue_green.green_only.is_empty() {
+        with_green_only(spec, &target.to_string(), &new_template).map_err(|e| e.to_string())?;
+    }
     Ok(Ready {
         target,
         new_template,

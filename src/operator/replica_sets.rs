@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::pods::TEMPLATE_HASH;
+use super::workload::Workload;
 
 /// `spec.replicas` of a ReplicaSet.
 pub fn replicas(rs: &ReplicaSet) -> i32 {
@@ -65,27 +66,22 @@ pub enum Running<'a> {
 }
 
 /// Where `target` stands, from the ReplicaSets it owns.
-pub fn running<'a>(target: &Deployment, owned: &'a [ReplicaSet]) -> Running<'a> {
+pub fn running<'a>(target: &Workload, owned: &'a [ReplicaSet]) -> Running<'a> {
     let active: Vec<&ReplicaSet> = owned.iter().filter(|rs| replicas(rs) > 0).collect();
     match active.as_slice() {
         [] => Running::Idle,
-        [rs] => {
-            let current = target.spec.as_ref().map(|s| &s.template);
-            match (current, template_of(rs)) {
-                (Some(want), Some(has)) if !same_template(want, has) => Running::Pending(rs),
-                _ => Running::Current(rs),
-            }
-        }
+        [rs] => match (target.template(), template_of(rs)) {
+            (Some(want), Some(has)) if !same_template(want, has) => Running::Pending(rs),
+            _ => Running::Current(rs),
+        },
         many => Running::Rolling(many.len()),
     }
 }
 
-/// The Deployment is paused with a template its pods do not run yet: the GitOps flow.
-pub fn pending_template<'a>(
-    target: &Deployment,
-    owned: &'a [ReplicaSet],
-) -> Option<&'a ReplicaSet> {
-    let paused = target.spec.as_ref().and_then(|s| s.paused) == Some(true);
+/// The Deployment is paused with a template its pods do not run yet: the GitOps flow. (A
+/// workload that owns no ReplicaSets never has one.)
+pub fn pending_template<'a>(target: &Workload, owned: &'a [ReplicaSet]) -> Option<&'a ReplicaSet> {
+    let paused = target.paused() == Some(true);
     match running(target, owned) {
         Running::Pending(rs) if paused => Some(rs),
         _ => None,
@@ -120,7 +116,7 @@ pub fn template_hash(template: &PodTemplateSpec) -> String {
 /// `labels` (which the Deployment's selector does not match, so it is not adopted yet) and
 /// with no pods.
 pub fn for_template(
-    target: &Deployment,
+    target: &Workload,
     template: &PodTemplateSpec,
     labels: BTreeMap<String, String>,
 ) -> ReplicaSet {
@@ -132,24 +128,20 @@ pub fn for_template(
         .labels
         .get_or_insert_with(BTreeMap::new)
         .insert(TEMPLATE_HASH.to_string(), hash.clone());
-    let selector = target
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
+    let selector = target.selector().cloned().unwrap_or_default();
     let mut match_labels = selector.match_labels.unwrap_or_default();
     match_labels.insert(TEMPLATE_HASH.to_string(), hash.clone());
-    let base = target.metadata.name.as_deref().unwrap_or_default();
+    let base = target.name();
     ReplicaSet {
         metadata: ObjectMeta {
             name: Some(format!("{base}-{hash}")),
-            namespace: target.metadata.namespace.clone(),
+            namespace: target.metadata().namespace.clone(),
             labels: Some(labels),
             ..Default::default()
         },
         spec: Some(ReplicaSetSpec {
             replicas: Some(0),
-            min_ready_seconds: target.spec.as_ref().and_then(|s| s.min_ready_seconds),
+            min_ready_seconds: target.min_ready_seconds(),
             selector: LabelSelector {
                 match_labels: Some(match_labels),
                 match_expressions: selector.match_expressions,
@@ -209,14 +201,13 @@ mod tests {
         .unwrap()
     }
 
-    fn deployment(image: &str, paused: bool) -> Deployment {
-        serde_json::from_value(json!({
+    fn deployment(image: &str, paused: bool) -> Workload {
+        crate::operator::workload::fixtures::deployment(json!({
             "metadata": {"name": "liferay", "namespace": "portal"},
             "spec": {"replicas": 3, "paused": paused,
                 "selector": {"matchLabels": {"app": "liferay"}},
                 "template": template(image, None)}
         }))
-        .unwrap()
     }
 
     fn rs(name: &str, image: &str, replicas: i32) -> ReplicaSet {
@@ -251,7 +242,7 @@ mod tests {
     #[test]
     fn the_new_set_matches_the_template_but_is_not_adopted_until_relabelled() {
         let target = deployment("dxp:3", true);
-        let pending = target.spec.as_ref().unwrap().template.clone();
+        let pending = target.template().unwrap().clone();
         let labels = BTreeMap::from([("cutover.dev/plan".to_string(), "p".to_string())]);
         let new = for_template(&target, &pending, labels.clone());
         let hash = template_hash(&pending);

@@ -1,30 +1,14 @@
-//! Reads where a Deployment's rollout stands: complete or not, which ReplicaSet is the newest,
-//! which of its pods are available, which one is late. Pure.
+//! Reads where a rollout stands: which of a Deployment's ReplicaSets is the newest, which
+//! pods of a ReplicaSet are there, which pod is late. Pure. Whether a workload's rollout is
+//! complete is the workload's to say (`workload`).
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use super::pods;
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
-
-pub fn desired_replicas(d: &Deployment) -> i32 {
-    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-}
-
-/// The Deployment's controller has caught up with its spec and every replica is new and
-/// available.
-pub fn is_complete(d: &Deployment) -> bool {
-    let want = desired_replicas(d);
-    let Some(status) = d.status.as_ref() else {
-        return false;
-    };
-    status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
-        && status.updated_replicas.unwrap_or(0) == want
-        && status.replicas.unwrap_or(0) == want
-        && status.available_replicas.unwrap_or(0) == want
-}
 
 /// The `pod-template-hash` of the newest ReplicaSet (highest revision).
 pub fn newest_hash(replica_sets: &[ReplicaSet]) -> Option<&str> {

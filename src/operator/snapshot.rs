@@ -1,11 +1,12 @@
 //! Everything a step needs to know, read from the cluster in one go by `observe`. Plain data:
 //! nothing here holds a client.
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 
+use super::workload::Workload;
 use crate::api::{MaintenancePlan, Phase};
 
 /// Another plan in the same namespace aimed at the same target.
@@ -33,19 +34,21 @@ pub struct Snapshot {
     pub plan: MaintenancePlan,
     /// Other plans for the same target.
     pub peers: Vec<Peer>,
-    pub target: Option<Deployment>,
-    /// ReplicaSets owned by the target.
+    /// The workload the plan names (`spec.target`), of the kind it names.
+    pub target: Option<Workload>,
+    /// ReplicaSets owned by the target (a Deployment; none for other kinds).
     pub replica_sets: Vec<ReplicaSet>,
     /// GitOps flow: the ReplicaSets this plan has taken over from the target (labelled with
     /// the plan's name).
     pub handover_sets: Vec<ReplicaSet>,
-    /// Pods selected by the target's selector (the operator's own surge pod included).
+    /// Pods selected by the target's selector (the operator's own surge pod and green's pods
+    /// included; for a StatefulSet, only those of the target, of green and of the plan).
     pub pods: Vec<Pod>,
     pub service: Option<Service>,
     /// EndpointSlices of the Service.
     pub endpoint_slices: Vec<EndpointSlice>,
     /// The green copy of a BlueGreen plan, if it exists.
-    pub green: Option<Deployment>,
+    pub green: Option<Workload>,
     /// The preview Service of a BlueGreen plan, if it names one that exists.
     pub preview: Option<Service>,
 }

@@ -5,20 +5,39 @@ use crate::api::{StrategyChoice, Technique, Verdict};
 
 use super::assess::{Assessment, Remedy};
 
+/// What the target says about a rolling restart's gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Gap {
+    /// A StatefulSet with one replica: it cannot surge, so a rolling restart leaves the
+    /// Service without a ready pod while that pod restarts.
+    pub single_replica: bool,
+    /// A StatefulSet whose replica count is not known here (offline evaluation).
+    pub unknown_replicas: bool,
+}
+
 /// The verdict for a plan with these findings.
-pub fn decide(choice: StrategyChoice, allow_downtime: bool, found: &[Assessment]) -> Verdict {
+pub fn decide(
+    choice: StrategyChoice,
+    allow_downtime: bool,
+    found: &[Assessment],
+    gap: Gap,
+) -> Verdict {
     if found.iter().any(|a| a.contradiction) {
         return Verdict::Rejected;
     }
     let open = |t: Technique| !blocked(found, t);
+    // A gapless rolling restart; with a single StatefulSet replica only with downtime.
+    let rolling = open(Technique::RollingRestart) && (!gap.single_replica || allow_downtime);
     let verdict = match choice {
+        StrategyChoice::Auto if gap.single_replica => open(Technique::BlueGreen)
+            .then_some(Technique::BlueGreen)
+            .or(rolling.then_some(Technique::RollingRestart))
+            .or(allow_downtime.then_some(Technique::FullRestart)),
         StrategyChoice::Auto => [Technique::RollingRestart, Technique::BlueGreen]
             .into_iter()
             .find(|t| open(*t))
             .or(allow_downtime.then_some(Technique::FullRestart)),
-        StrategyChoice::RollingRestart => {
-            open(Technique::RollingRestart).then_some(Technique::RollingRestart)
-        }
+        StrategyChoice::RollingRestart => rolling.then_some(Technique::RollingRestart),
         StrategyChoice::BlueGreen => open(Technique::BlueGreen).then_some(Technique::BlueGreen),
         StrategyChoice::FullRestart => allow_downtime.then_some(Technique::FullRestart),
     };
@@ -45,15 +64,68 @@ fn blockers(found: &[Assessment], t: Technique) -> String {
     unique.join(", ")
 }
 
+const SINGLE_REPLICA: &str = "a StatefulSet with a single replica cannot surge, so a rolling restart would leave the Service without a ready pod while it restarts";
+
 /// One or two sentences saying why the verdict is what it is.
 pub fn explain(
     choice: StrategyChoice,
     allow_downtime: bool,
     found: &[Assessment],
     verdict: Verdict,
+    gap: Gap,
+) -> String {
+    let why = explain_findings(choice, allow_downtime, found, verdict, gap);
+    if gap.unknown_replicas && verdict == Verdict::RollingRestart {
+        return format!(
+            "{why} (if the StatefulSet has a single replica, the operator chooses BlueGreen instead{}: it cannot surge)",
+            if choice == StrategyChoice::RollingRestart {
+                ", or rejects an explicit RollingRestart without allowDowntime"
+            } else {
+                ""
+            }
+        );
+    }
+    why
+}
+
+fn explain_findings(
+    choice: StrategyChoice,
+    allow_downtime: bool,
+    found: &[Assessment],
+    verdict: Verdict,
+    gap: Gap,
 ) -> String {
     let rr = blockers(found, Technique::RollingRestart);
     let bg = blockers(found, Technique::BlueGreen);
+    let rr_open = rr.is_empty();
+    if gap.single_replica && rr_open {
+        match verdict {
+            Verdict::BlueGreen => return format!("{SINGLE_REPLICA}; nothing blocks BlueGreen"),
+            Verdict::RollingRestart => {
+                return format!(
+                    "{SINGLE_REPLICA}; a rolling restart with that downtime because allowDowntime is true"
+                );
+            }
+            Verdict::Rejected if choice == StrategyChoice::RollingRestart => {
+                let mut ways = Vec::new();
+                if bg.is_empty() {
+                    ways.push("use strategy: BlueGreen (or Auto)".to_string());
+                }
+                ways.push("accept the downtime with allowDowntime: true".to_string());
+                return format!(
+                    "rejected: strategy RollingRestart: {SINGLE_REPLICA}. To proceed: {}",
+                    ways.join("; or ")
+                );
+            }
+            Verdict::Rejected if choice == StrategyChoice::Auto => {
+                return format!(
+                    "rejected: {SINGLE_REPLICA}, and BlueGreen is blocked by {bg}. To proceed: {}",
+                    ways_out(choice, allow_downtime, found)
+                );
+            }
+            _ => {}
+        }
+    }
     match verdict {
         Verdict::RollingRestart if found.is_empty() => {
             "no changes declared: a plain rolling restart".to_string()

@@ -21,7 +21,7 @@ pub use java::major_version;
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use crate::api::{EffectiveChange, Finding, MaintenancePlanSpec, Verdict};
+use crate::api::{EffectiveChange, Finding, MaintenancePlanSpec, TargetKind, Verdict};
 
 /// The outcome of evaluating one plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,19 +51,49 @@ pub struct Templates<'a> {
     pub new: &'a PodTemplateSpec,
 }
 
-/// Evaluates a plan's declared changes against the rules and picks a technique.
-pub fn evaluate(spec: &MaintenancePlanSpec, catalog: &Catalog) -> Result<Evaluation, InvalidField> {
-    evaluate_with(spec, None, catalog)
+/// What is known of the target besides the plan: in the cluster all of it, offline what the
+/// target's manifests say.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// The target's replica count: a StatefulSet of one cannot be rolled without a gap.
+    pub replicas: Option<i32>,
+    /// The running and the new template, to read changes from (DESIGN section 2b).
+    pub templates: Option<Templates<'a>>,
 }
 
-/// As [`evaluate`], with the changes read from the template diff added when the plan's
-/// `inferChanges` allows it (DESIGN section 2b).
+/// Evaluates a plan's declared changes against the rules and picks a technique, without
+/// knowing the target (offline, without manifests).
+pub fn evaluate(spec: &MaintenancePlanSpec, catalog: &Catalog) -> Result<Evaluation, InvalidField> {
+    evaluate_with(spec, catalog, Known::default())
+}
+
+/// As [`evaluate`], for a target with `replicas` (when known). A StatefulSet cannot surge: a
+/// rolling restart of a single replica would leave the Service without a ready pod, so
+/// `Auto` chooses BlueGreen for it and an explicit RollingRestart needs `allowDowntime`.
+pub fn evaluate_for(
+    spec: &MaintenancePlanSpec,
+    catalog: &Catalog,
+    replicas: Option<i32>,
+) -> Result<Evaluation, InvalidField> {
+    evaluate_with(
+        spec,
+        catalog,
+        Known {
+            replicas,
+            templates: None,
+        },
+    )
+}
+
+/// Evaluates a plan with what is known of its target: the changes read from the template
+/// diff are added when the plan's `inferChanges` allows it, and the replica count decides
+/// whether a StatefulSet can be rolled without a gap.
 pub fn evaluate_with(
     spec: &MaintenancePlanSpec,
-    templates: Option<Templates>,
     catalog: &Catalog,
+    known: Known,
 ) -> Result<Evaluation, InvalidField> {
-    let inferred = match templates {
+    let inferred = match known.templates {
         Some(t) if spec.infer_changes => {
             infer(t.running, t.new, catalog.inference()).map_err(|e| InvalidField {
                 path: e.field,
@@ -74,8 +104,13 @@ pub fn evaluate_with(
     };
     let effective = combine::combine(&spec.changes, inferred, catalog);
     let found = assess::assess_all(spec, &effective, catalog)?;
-    let verdict = decision::decide(spec.strategy, spec.allow_downtime, &found);
-    let explanation = decision::explain(spec.strategy, spec.allow_downtime, &found, verdict);
+    let stateful = spec.target.kind == TargetKind::StatefulSet;
+    let gap = decision::Gap {
+        single_replica: stateful && known.replicas == Some(1),
+        unknown_replicas: stateful && known.replicas.is_none(),
+    };
+    let verdict = decision::decide(spec.strategy, spec.allow_downtime, &found, gap);
+    let explanation = decision::explain(spec.strategy, spec.allow_downtime, &found, verdict, gap);
     Ok(Evaluation {
         verdict,
         changes: effective.into_iter().map(|(c, _)| c).collect(),

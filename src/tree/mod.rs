@@ -10,7 +10,7 @@ mod workload;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
@@ -37,6 +37,8 @@ pub struct Snapshot {
     pub checks: Vec<Check>,
     pub deployments: Vec<Deployment>,
     pub replica_sets: Vec<ReplicaSet>,
+    pub stateful_sets: Vec<StatefulSet>,
+    pub controller_revisions: Vec<ControllerRevision>,
     pub pods: Vec<Pod>,
     pub services: Vec<Service>,
     pub events: Vec<Event>,
@@ -297,6 +299,7 @@ pub fn render(snap: &Snapshot, now: Timestamp, style: Style) -> Vec<String> {
     // new kind adds its arm here and the rest of the tree is the same.
     let workload_named = |name: &str, role| match spec.target.kind {
         TargetKind::Deployment => workload::deployment_named(snap, name, role),
+        TargetKind::StatefulSet => workload::stateful_set_named(snap, name, role),
     };
     let mut target = workload_named(&spec.target.name, workload::Role::Target);
     let green_name = crate::operator::step::blue_green::green_name(&spec.target.name);

@@ -1,15 +1,11 @@
 //! A workload as the tree shows it: the object, its revisions, and the pods of each revision
 //! (Ready, restarts, age). A Deployment's revisions are its ReplicaSets, keyed by the
-//! `pod-template-hash` label. Pure.
-//!
-//! A StatefulSet target needs one more constructor beside [`deployment_named`] (and its arm in
-//! the renderer's match on `spec.target.kind`, and its objects in the snapshot): its
-//! revisions are the ControllerRevisions it owns (numbered by their `revision` field, kind
-//! `ControllerRevision`) and its pods, owned by the StatefulSet itself, are grouped by their
-//! `controller-revision-hash` label; everything after the constructor ([`Workload::node`],
-//! [`Workload::describe_pod`]) is the same.
+//! `pod-template-hash` label; a StatefulSet's are the ControllerRevisions it owns, numbered by
+//! their `revision` field, and its pods (owned by the StatefulSet itself) are grouped by their
+//! `controller-revision-hash` label. Everything after the constructors ([`Workload::node`],
+//! [`Workload::describe_pod`]) is the same for both. Pure.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
@@ -152,6 +148,104 @@ pub(super) fn deployment_named<'a>(
         loose,
     })
 }
+
+/// The StatefulSet called `name` in the snapshot, with its ControllerRevisions (newest first)
+/// and their pods.
+pub(super) fn stateful_set_named<'a>(
+    snap: &'a Snapshot,
+    name: &str,
+    role: Role,
+) -> Option<Workload<'a>> {
+    let s: &StatefulSet = snap
+        .stateful_sets
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(name))?;
+    let spec = s.spec.clone().unwrap_or_default();
+    let status = s.status.clone().unwrap_or_default();
+    let own_pods: Vec<&Pod> = snap
+        .pods
+        .iter()
+        .filter(|p| owned_by(&p.metadata, &s.metadata))
+        .collect();
+    let mut revisions: Vec<Revision> = snap
+        .controller_revisions
+        .iter()
+        .filter(|r| owned_by(&r.metadata, &s.metadata))
+        .map(|r| {
+            let hash = r.metadata.name.clone().unwrap_or_default();
+            let pods: Vec<&Pod> = own_pods
+                .iter()
+                .copied()
+                .filter(|p| {
+                    p.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(STATEFUL_REVISION))
+                        == Some(&hash)
+                })
+                .collect();
+            let ready = pods.iter().filter(|p| pods::is_ready(p)).count() as i32;
+            Revision {
+                kind: "ControllerRevision",
+                meta: &r.metadata,
+                number: Some(r.revision),
+                replicas: pods.len() as i32,
+                ready,
+                hash,
+                pods,
+            }
+        })
+        .collect();
+    revisions.retain(|r| {
+        !r.pods.is_empty()
+            || status.update_revision.as_deref() == Some(r.hash.as_str())
+            || status.current_revision.as_deref() == Some(r.hash.as_str())
+    });
+    revisions.sort_by(|a, b| {
+        (b.number, b.meta.name.as_deref()).cmp(&(a.number, a.meta.name.as_deref()))
+    });
+    let loose = own_pods
+        .iter()
+        .copied()
+        .filter(|p| {
+            !revisions
+                .iter()
+                .any(|r| r.pods.iter().any(|q| q.metadata.name == p.metadata.name))
+        })
+        .collect();
+    let mut info = Vec::new();
+    if let Some(partition) = spec
+        .update_strategy
+        .as_ref()
+        .and_then(|u| u.rolling_update.as_ref())
+        .and_then(|r| r.partition)
+        .filter(|p| *p > 0)
+    {
+        info.push(format!("partition {partition}"));
+    }
+    if spec
+        .update_strategy
+        .as_ref()
+        .and_then(|u| u.type_.as_deref())
+        == Some("OnDelete")
+    {
+        info.push("OnDelete".to_string());
+    }
+    Some(Workload {
+        kind: "StatefulSet",
+        meta: &s.metadata,
+        role,
+        blue: false,
+        ready: status.ready_replicas.unwrap_or(0),
+        replicas: spec.replicas.unwrap_or(1),
+        info,
+        revisions,
+        loose,
+    })
+}
+
+/// The pod label that names a StatefulSet pod's revision.
+const STATEFUL_REVISION: &str = "controller-revision-hash";
 
 impl Workload<'_> {
     /// True when this workload carries the green labels of `plan`.

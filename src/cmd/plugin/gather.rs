@@ -1,5 +1,6 @@
 //! Gathering the objects the tree is drawn from: once (lists), or continuously from watches
-//! (kube-runtime reflectors on plans, deployments, replicasets, pods, services and events of
+//! (kube-runtime reflectors on plans, deployments, replicasets, statefulsets, their
+//! controllerrevisions, pods, services and events of
 //! one namespace). No polling: a change of any watched object is what triggers a redraw.
 
 use std::fmt::Debug;
@@ -11,7 +12,7 @@ use cutover::api::MaintenancePlan;
 use cutover::tree::{Check, Snapshot};
 use futures::FutureExt as _;
 use futures::stream::{self, BoxStream, StreamExt as _};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use kube::api::{DynamicObject, ListParams};
 use kube::runtime::reflector::{self, Store, store::Writer};
@@ -27,6 +28,8 @@ struct Objects {
     plans: Vec<DynamicObject>,
     deployments: Vec<Deployment>,
     replica_sets: Vec<ReplicaSet>,
+    stateful_sets: Vec<StatefulSet>,
+    controller_revisions: Vec<ControllerRevision>,
     pods: Vec<Pod>,
     services: Vec<Service>,
     events: Vec<Event>,
@@ -44,6 +47,8 @@ impl Objects {
             plan,
             deployments: self.deployments.clone(),
             replica_sets: self.replica_sets.clone(),
+            stateful_sets: self.stateful_sets.clone(),
+            controller_revisions: self.controller_revisions.clone(),
             pods: self.pods.clone(),
             services: self.services.clone(),
             events: self.events.clone(),
@@ -61,24 +66,31 @@ pub async fn snapshot(cluster: &Cluster, name: &str) -> anyhow::Result<Snapshot>
     let client = &cluster.client;
     let ns = cluster.namespace.as_str();
     let lp = ListParams::default();
-    let (d, r, p, s, e) = (
+    let (d, r, ss, cr, p, s, e) = (
         Api::<Deployment>::namespaced(client.clone(), ns),
         Api::<ReplicaSet>::namespaced(client.clone(), ns),
+        Api::<StatefulSet>::namespaced(client.clone(), ns),
+        Api::<ControllerRevision>::namespaced(client.clone(), ns),
         Api::<Pod>::namespaced(client.clone(), ns),
         Api::<Service>::namespaced(client.clone(), ns),
         Api::<Event>::namespaced(client.clone(), ns),
     );
-    let (deployments, replica_sets, pods, services, events) = futures::try_join!(
-        d.list(&lp),
-        r.list(&lp),
-        p.list(&lp),
-        s.list(&lp),
-        e.list(&lp)
-    )?;
+    let (deployments, replica_sets, stateful_sets, controller_revisions, pods, services, events) =
+        futures::try_join!(
+            d.list(&lp),
+            r.list(&lp),
+            ss.list(&lp),
+            cr.list(&lp),
+            p.list(&lp),
+            s.list(&lp),
+            e.list(&lp)
+        )?;
     let objects = Objects {
         plans: vec![object],
         deployments: deployments.items,
         replica_sets: replica_sets.items,
+        stateful_sets: stateful_sets.items,
+        controller_revisions: controller_revisions.items,
         pods: pods.items,
         services: services.items,
         events: events.items,
@@ -93,6 +105,8 @@ pub struct Watched {
     plans: Store<DynamicObject>,
     deployments: Store<Deployment>,
     replica_sets: Store<ReplicaSet>,
+    stateful_sets: Store<StatefulSet>,
+    controller_revisions: Store<ControllerRevision>,
     pods: Store<Pod>,
     services: Store<Service>,
     events: Store<Event>,
@@ -112,6 +126,8 @@ impl Watched {
             plans: cloned(&self.plans),
             deployments: cloned(&self.deployments),
             replica_sets: cloned(&self.replica_sets),
+            stateful_sets: cloned(&self.stateful_sets),
+            controller_revisions: cloned(&self.controller_revisions),
             pods: cloned(&self.pods),
             services: cloned(&self.services),
             events: cloned(&self.events),
@@ -160,6 +176,8 @@ pub async fn watch(
     let plan_writer = Writer::new(plan_resource());
     let (deployments, deployment_writer) = reflector::store();
     let (replica_sets, replica_set_writer) = reflector::store();
+    let (stateful_sets, stateful_set_writer) = reflector::store();
+    let (controller_revisions, controller_revision_writer) = reflector::store();
     let (pods, pod_writer) = reflector::store();
     let (services, service_writer) = reflector::store();
     let (events, event_writer) = reflector::store();
@@ -167,6 +185,8 @@ pub async fn watch(
         plans: plan_writer.as_reader(),
         deployments,
         replica_sets,
+        stateful_sets,
+        controller_revisions,
         pods,
         services,
         events,
@@ -191,6 +211,16 @@ pub async fn watch(
             service_writer,
         ),
         reflect(5, Api::namespaced(client.clone(), namespace), event_writer),
+        reflect(
+            6,
+            Api::namespaced(client.clone(), namespace),
+            stateful_set_writer,
+        ),
+        reflect(
+            7,
+            Api::namespaced(client.clone(), namespace),
+            controller_revision_writer,
+        ),
     ];
     let count = streams.len();
     let mut changes = stream::select_all(streams);

@@ -1,4 +1,4 @@
-//! BlueGreen: the Service is pinned to blue's pods (its `pod-template-hash`), a green copy
+//! BlueGreen: the Service is pinned to blue's pods (the revision they run), a green copy
 //! with the new template starts beside blue under a selector that cannot overlap blue's, and
 //! once all of green is Ready the Service switches to green in one selector update. When the
 //! endpoints list only green and `scaleDownDelaySeconds` have passed, the target (still named
@@ -8,9 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::handover::{self, Pace, Turn};
 use super::restart::plan_owner;
@@ -18,9 +17,9 @@ use super::{Cx, Progressed};
 use crate::api::{DataIsolation, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::replica_sets;
-use crate::operator::rollout::{desired_replicas, is_complete, newest_hash};
-use crate::operator::target_state::{Direction, Handover, Mode, Saved, mark, mark_patch};
-use crate::operator::template::updated_template;
+use crate::operator::template::{updated_template, with_green_only};
+use crate::operator::workload::saved::{Direction, Handover, Mode, Saved, mark, mark_patch};
+use crate::operator::workload::{self, Workload};
 use crate::operator::{pods, time};
 
 /// Label that keeps green's pods apart from blue's.
@@ -43,9 +42,17 @@ fn service_selector(cx: &Cx) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn pinned(selector: &BTreeMap<String, String>, hash: &str) -> BTreeMap<String, String> {
+/// `selector` narrowed to the pods of the target's kind at `revision`.
+fn pinned(
+    cx: &Cx,
+    selector: &BTreeMap<String, String>,
+    revision: &str,
+) -> BTreeMap<String, String> {
     let mut s = selector.clone();
-    s.insert(pods::TEMPLATE_HASH.to_string(), hash.to_string());
+    s.insert(
+        cx.target.kind().revision_label().to_string(),
+        revision.to_string(),
+    );
     s
 }
 
@@ -57,41 +64,30 @@ pub fn is_green(pod: &Pod, plan: &str) -> bool {
     })
 }
 
-/// The green copy as first created: the target's shape with the new template, its replica
-/// count, and labels (in template and selector) that blue's ReplicaSets never carry.
-fn green_deployment(cx: &Cx, new_template: &PodTemplateSpec) -> Deployment {
-    let blue = cx.target.spec.clone().unwrap_or_default();
+/// The green copy as first created: the target's shape with the new template and what only
+/// green gets (`blueGreen.greenOnly`), its replica count, and labels (in template and
+/// selector) that blue's pods never carry.
+fn green_copy(cx: &Cx, new_template: &PodTemplateSpec) -> Workload {
     let extra = BTreeMap::from([
         (COPY_LABEL.to_string(), "green".to_string()),
         (PLAN_LABEL.to_string(), cx.plan.to_string()),
     ]);
-    let mut template = new_template.clone();
-    let meta = template.metadata.get_or_insert_with(Default::default);
-    meta.labels
-        .get_or_insert_with(BTreeMap::new)
-        .extend(extra.clone());
-    let mut match_labels = blue.selector.match_labels.clone().unwrap_or_default();
-    match_labels.extend(extra.clone());
-    Deployment {
-        metadata: ObjectMeta {
-            name: Some(green_name(&cx.spec.target.name)),
-            namespace: cx.snap.plan.metadata.namespace.clone(),
-            labels: Some(extra),
-            owner_references: Some(vec![plan_owner(cx)]),
-            ..Default::default()
-        },
-        spec: Some(k8s_openapi::api::apps::v1::DeploymentSpec {
-            replicas: Some(desired_replicas(cx.target)),
-            selector: LabelSelector {
-                match_labels: Some(match_labels),
-                match_expressions: blue.selector.match_expressions,
-            },
-            template,
-            min_ready_seconds: blue.min_ready_seconds,
-            ..Default::default()
-        }),
-        status: None,
-    }
+    cx.target.green_copy(
+        green_name(&cx.spec.target.name),
+        &green_template(cx.spec, &cx.target.to_string(), new_template),
+        extra,
+        plan_owner(cx),
+    )
+}
+
+/// `new_template` with `blueGreen.greenOnly` applied. Preflight has checked that it applies;
+/// should it not, green gets `new_template`.
+fn green_template(
+    spec: &crate::api::MaintenancePlanSpec,
+    target: &str,
+    new_template: &PodTemplateSpec,
+) -> PodTemplateSpec {
+    with_green_only(spec, target, new_template).unwrap_or_else(|_| new_template.clone())
 }
 
 pub(super) fn begin(
@@ -102,15 +98,15 @@ pub(super) fn begin(
     let selector = service_selector(cx);
     let blue_hash = match pending {
         Some(running) => replica_sets::hash(running),
-        None => newest_hash(&cx.snap.replica_sets),
+        None => cx.target.updated_revision(&cx.snap.replica_sets),
     }
     .unwrap_or_default()
     .to_string();
     let saved = Saved {
         mode: Some(Mode::BlueGreen),
         started_at: Some(cx.now),
-        replicas: Some(desired_replicas(cx.target)),
-        template: cx.target.spec.as_ref().map(|s| s.template.clone()),
+        replicas: Some(cx.target.replicas()),
+        template: cx.target.template().cloned(),
         selector: Some(selector.clone()),
         preview_selector: cx
             .snap
@@ -120,11 +116,11 @@ pub(super) fn begin(
             .and_then(|s| s.selector.clone()),
         blue_hash: Some(blue_hash.clone()),
         // GitOps flow: the target already carries the new template; once green serves, its
-        // pods move to that template's ReplicaSet while the Deployment stays paused.
+        // pods move to that template's ReplicaSet while the target stays paused.
         handover: pending.map(|running| handover::plan(cx, running).0),
         ..Default::default()
     };
-    let total = desired_replicas(cx.target);
+    let total = cx.target.replicas();
     Progressed::act(
         "CreatingGreen",
         format!(
@@ -136,15 +132,12 @@ pub(super) fn begin(
             }
         ),
         vec![
-            Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch: mark_patch(cx.plan, &saved),
-            },
+            cx.target.patch(mark_patch(cx.plan, &saved)),
             Action::SetServiceSelector {
                 service: cx.spec.service.clone(),
-                selector: pinned(&selector, &blue_hash),
+                selector: pinned(cx, &selector, &blue_hash),
             },
-            Action::CreateDeployment(Box::new(green_deployment(cx, &new_template))),
+            green_copy(cx, &new_template).create(),
         ],
     )
     .with_progress(Some(Progress::new(0, total)))
@@ -152,8 +145,10 @@ pub(super) fn begin(
 
 /// Facts about the green copy.
 struct Green<'a> {
-    deployment: Option<&'a Deployment>,
+    workload: Option<&'a Workload>,
     pods: Vec<&'a Pod>,
+    /// The target, which knows how its kind labels a pod's revision.
+    blue: &'a Workload,
 }
 
 impl Green<'_> {
@@ -161,11 +156,11 @@ impl Green<'_> {
         self.pods.iter().filter(|p| pods::is_ready(p)).count() as i32
     }
     fn hash(&self) -> Option<&str> {
-        self.pods.iter().find_map(|p| pods::template_hash(p))
+        self.pods.iter().find_map(|p| self.blue.revision_of(p))
     }
     fn is_ready(&self, replicas: i32) -> bool {
-        self.deployment
-            .is_some_and(|d| is_complete(d) && desired_replicas(d) == replicas)
+        self.workload
+            .is_some_and(|w| w.is_complete() && w.replicas() == replicas)
     }
 }
 
@@ -175,7 +170,7 @@ fn endpoints_only(cx: &Cx, hash: &str) -> bool {
         .snap
         .pods
         .iter()
-        .map(|p| (pods::name(p), pods::template_hash(p)))
+        .map(|p| (pods::name(p), cx.target.revision_of(p)))
         .collect();
     let endpoints: Vec<_> = cx
         .snap
@@ -198,20 +193,17 @@ fn endpoints_only(cx: &Cx, hash: &str) -> bool {
 }
 
 pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
-    let total = saved
-        .replicas
-        .unwrap_or_else(|| desired_replicas(cx.target));
+    let total = saved.replicas.unwrap_or_else(|| cx.target.replicas());
     let original = saved.selector.clone().unwrap_or_default();
     let current = service_selector(cx);
-    let serving = current.get(pods::TEMPLATE_HASH).cloned();
+    let serving = current.get(cx.target.kind().revision_label()).cloned();
     let green = Green {
-        deployment: cx.snap.green.as_ref().filter(|d| {
-            d.metadata
-                .labels
-                .as_ref()
+        workload: cx.snap.green.as_ref().filter(|g| {
+            g.labels()
                 .and_then(|l| l.get(PLAN_LABEL))
                 .is_some_and(|p| p == cx.plan)
         }),
+        blue: cx.target,
         pods: cx
             .snap
             .pods
@@ -226,7 +218,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     }
     let blue_changed = match &saved.handover {
         Some(h) => h.moving,
-        None => cx.target.spec.as_ref().map(|s| &s.template) != saved.template.as_ref(),
+        None => cx.target.template() != saved.template.as_ref(),
     };
     let switched = green.hash().is_some() && serving.as_deref() == green.hash();
 
@@ -260,19 +252,16 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                 "pinning the service to blue's pods".into(),
                 vec![Action::SetServiceSelector {
                     service: cx.spec.service.clone(),
-                    selector: pinned(&original, &blue_hash),
+                    selector: pinned(cx, &original, &blue_hash),
                 }],
             );
         }
-        if green.deployment.is_none() {
+        if green.workload.is_none() {
             let new_template = new_template(cx, saved);
             return Progressed::act(
                 "CreatingGreen",
                 format!("starting green ({total} pods)"),
-                vec![Action::CreateDeployment(Box::new(green_deployment(
-                    cx,
-                    &new_template,
-                )))],
+                vec![green_copy(cx, &new_template).create()],
             )
             .with_progress(progress);
         }
@@ -301,7 +290,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         }
         let green_hash = green.hash().unwrap_or_default().to_string();
         if let Some(preview) = &cx.snap.preview {
-            let green_selector = pinned(&original, &green_hash);
+            let green_selector = pinned(cx, &original, &green_hash);
             let preview_selector = preview
                 .spec
                 .as_ref()
@@ -355,12 +344,9 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             vec![
                 Action::SetServiceSelector {
                     service: cx.spec.service.clone(),
-                    selector: pinned(&original, &green_hash),
+                    selector: pinned(cx, &original, &green_hash),
                 },
-                Action::PatchDeployment {
-                    name: cx.spec.target.name.clone(),
-                    patch: mark_patch(cx.plan, &switched),
-                },
+                cx.target.patch(mark_patch(cx.plan, &switched)),
                 Action::event("Switched", message),
             ],
         )
@@ -381,10 +367,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             return Progressed::act(
                 "Switched",
                 "recording the switch".into(),
-                vec![Action::PatchDeployment {
-                    name: cx.spec.target.name.clone(),
-                    patch: mark_patch(cx.plan, &at),
-                }],
+                vec![cx.target.patch(mark_patch(cx.plan, &at))],
             );
         };
         let hold_until = pods::add_seconds(
@@ -409,10 +392,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                 }),
                 ..saved.clone()
             };
-            let mut actions = vec![Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch: mark_patch(cx.plan, &moving),
-            }];
+            let mut actions = vec![cx.target.patch(mark_patch(cx.plan, &moving))];
             let created = h.created.then(|| {
                 replica_sets::for_template(
                     cx.target,
@@ -423,21 +403,22 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             actions.extend(handover::take_over(cx, h, created));
             return Progressed::act(
                 "UpdatingBlue",
-                format!("green serves; moving the pods of paused deployment {} to its pending template while it carries no traffic", cx.spec.target.name),
+                format!("green serves; moving the pods of paused {} to its pending template while it carries no traffic", cx.target),
                 actions,
             )
             .with_progress(progress)
             .switched_at(Some(switched_at));
         }
         let mut target = cx.target.clone();
-        if let Some(spec) = target.spec.as_mut() {
-            spec.template = new_template(cx, saved);
-        }
+        target.set_template(new_template(cx, saved));
         mark(&mut target, cx.plan, saved);
         return Progressed::act(
             "UpdatingBlue",
-            format!("green serves; bringing deployment {} to the new template while it carries no traffic", cx.spec.target.name),
-            vec![Action::ReplaceDeployment(Box::new(target))],
+            format!(
+                "green serves; bringing {} to the new template while it carries no traffic",
+                cx.target
+            ),
+            vec![target.replace()],
         )
         .with_progress(progress)
         .switched_at(Some(switched_at));
@@ -472,7 +453,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
 fn new_template(cx: &Cx, saved: &Saved) -> PodTemplateSpec {
     let original = saved.template.clone().unwrap_or_default();
     let update = cx.spec.update.clone().unwrap_or_default();
-    updated_template(&cx.spec.target.name, &original, &update).unwrap_or(original)
+    updated_template(&cx.target.to_string(), &original, &update).unwrap_or(original)
 }
 
 /// Waits for the target's rollout, switches the Service to its newest pods, waits for the
@@ -501,7 +482,7 @@ fn settle_on_blue(
     // adopted the new set.
     let complete = match &saved.handover {
         Some(h) if !h.moving || saved.direction == Direction::Back => true,
-        _ => is_complete(cx.target),
+        _ => cx.target.is_complete(),
     };
     if !complete
         && outcome == Phase::Succeeded
@@ -513,25 +494,31 @@ fn settle_on_blue(
             cx,
             saved,
             format!(
-                "deployment {} did not finish its rollout to the new template within {limit}s",
-                cx.spec.target.name
+                "{} did not finish its rollout to the new template within {limit}s",
+                cx.target
             ),
         );
+    }
+    if !complete && saved.handover.is_none() {
+        // A target its controller does not roll by itself (OnDelete) is paced here.
+        let message = format!("{prefix}bringing {} to its template", cx.target);
+        if let Some(p) = super::rolling::pace(cx, word, &message) {
+            return p;
+        }
     }
     if !complete {
         return Progressed::wait(
             word,
-            format!(
-                "{prefix}waiting for deployment {} to finish its rollout",
-                cx.spec.target.name
-            ),
+            format!("{prefix}waiting for {} to finish its rollout", cx.target),
             None,
         );
     }
     let hash = match &saved.handover {
         Some(h) if h.moving && saved.direction == Direction::Forward => h.new_hash.clone(),
         Some(_) => saved.blue_hash.clone().unwrap_or_default(),
-        None => newest_hash(&cx.snap.replica_sets)
+        None => cx
+            .target
+            .updated_revision(&cx.snap.replica_sets)
             .unwrap_or_default()
             .to_string(),
     };
@@ -541,8 +528,8 @@ fn settle_on_blue(
             ..saved.clone()
         };
         let message = format!(
-            "{prefix}switched service {} to deployment {} ({hash})",
-            cx.spec.service, cx.spec.target.name
+            "{prefix}switched service {} to {} ({hash})",
+            cx.spec.service, cx.target
         );
         return Progressed::act(
             "SwitchingBack",
@@ -550,12 +537,9 @@ fn settle_on_blue(
             vec![
                 Action::SetServiceSelector {
                     service: cx.spec.service.clone(),
-                    selector: pinned(original, &hash),
+                    selector: pinned(cx, original, &hash),
                 },
-                Action::PatchDeployment {
-                    name: cx.spec.target.name.clone(),
-                    patch: mark_patch(cx.plan, &back),
-                },
+                cx.target.patch(mark_patch(cx.plan, &back)),
                 Action::event("SwitchedBack", message),
             ],
         );
@@ -568,10 +552,7 @@ fn settle_on_blue(
         return Progressed::act(
             "SwitchingBack",
             "recording the switch back".into(),
-            vec![Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch: mark_patch(cx.plan, &back),
-            }],
+            vec![cx.target.patch(mark_patch(cx.plan, &back))],
         );
     };
     let hold_until = pods::add_seconds(back_at, cx.spec.blue_green.scale_down_delay_seconds as f64);
@@ -579,20 +560,17 @@ fn settle_on_blue(
         return Progressed::wait(
             "SwitchingBack",
             format!(
-                "{prefix}deployment {} serves again; keeping green until the endpoints list only its pods",
-                cx.spec.target.name
+                "{prefix}{} serves again; keeping green until the endpoints list only its pods",
+                cx.target
             ),
             Some(time::until(cx.now, hold_until)),
         );
     }
     let message = match outcome {
-        Phase::Succeeded => format!(
-            "deployment {} runs the new template; removing green",
-            cx.spec.target.name
-        ),
+        Phase::Succeeded => format!("{} runs the new template; removing green", cx.target),
         _ => format!(
-            "{prefix}deployment {} serves the original template again; removing green",
-            cx.spec.target.name
+            "{prefix}{} serves the original template again; removing green",
+            cx.target
         ),
     };
     start_teardown(cx, saved, outcome, message)
@@ -601,17 +579,17 @@ fn settle_on_blue(
 /// Puts the original template back on the target (it carries no traffic while green serves).
 fn restore_blue(cx: &Cx, saved: &Saved, reason: &str) -> Progressed {
     let mut target = cx.target.clone();
-    if let (Some(spec), Some(template)) = (target.spec.as_mut(), saved.template.clone()) {
-        spec.template = template;
+    if let Some(template) = saved.template.clone() {
+        target.set_template(template);
     }
     mark(&mut target, cx.plan, saved);
     Progressed::act(
         "RestoringBlue",
         format!(
-            "{reason}; putting the original template back on deployment {}",
-            cx.spec.target.name
+            "{reason}; putting the original template back on {}",
+            cx.target
         ),
-        vec![Action::ReplaceDeployment(Box::new(target))],
+        vec![target.replace()],
     )
 }
 
@@ -627,10 +605,7 @@ fn go_back(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
         "RestoringBlue",
         format!("{reason}; switching back to blue"),
         vec![
-            Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch: mark_patch(cx.plan, &back),
-            },
+            cx.target.patch(mark_patch(cx.plan, &back)),
             Action::warning("SwitchingBack", format!("{reason}; switching back to blue")),
         ],
     )
@@ -646,32 +621,28 @@ fn start_teardown(cx: &Cx, saved: &Saved, outcome: Phase, message: String) -> Pr
         "RemovingGreen",
         message,
         vec![
-            Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch: mark_patch(cx.plan, &down),
-            },
-            Action::DeleteDeployment {
-                name: green_name(&cx.spec.target.name),
-            },
+            cx.target.patch(mark_patch(cx.plan, &down)),
+            workload::delete(cx.target.kind(), &green_name(&cx.spec.target.name)),
         ],
     )
 }
 
 fn tear_down(cx: &Cx, saved: &Saved, green: &Green, outcome: Phase) -> Progressed {
     let message = saved.reason.clone().unwrap_or_default();
-    if let Some(d) = green.deployment
-        && d.metadata.deletion_timestamp.is_none()
+    if let Some(g) = green.workload
+        && !g.is_deleting()
     {
         return Progressed::act(
             "RemovingGreen",
             message,
-            vec![Action::DeleteDeployment {
-                name: green_name(&cx.spec.target.name),
-            }],
+            vec![workload::delete(
+                g.kind(),
+                &green_name(&cx.spec.target.name),
+            )],
         );
     }
     let left = cx.snap.pods.iter().filter(|p| is_green(p, cx.plan)).count();
-    if left > 0 || green.deployment.is_some() {
+    if left > 0 || green.workload.is_some() {
         return Progressed::wait(
             "RemovingGreen",
             format!("{message}; waiting for {left} green pods to stop"),
@@ -690,7 +661,7 @@ fn move_target(cx: &Cx, saved: &Saved, h: &Handover, back: bool) -> Option<Progr
     } else {
         "UpdatingBlue"
     };
-    let name = &cx.spec.target.name;
+    let target = cx.target;
     if h.returning {
         return match handover::hand_back(cx, h, back)? {
             actions if actions.is_empty() => Some(Progressed::wait(
@@ -700,7 +671,7 @@ fn move_target(cx: &Cx, saved: &Saved, h: &Handover, back: bool) -> Option<Progr
             )),
             actions => Some(Progressed::act(
                 word,
-                format!("handing the replica sets back to deployment {name}"),
+                format!("handing the replica sets back to {target}"),
                 actions,
             )),
         };
@@ -709,7 +680,7 @@ fn move_target(cx: &Cx, saved: &Saved, h: &Handover, back: bool) -> Option<Progr
     if !take.is_empty() {
         return Some(Progressed::act(
             word,
-            format!("taking the replica sets of deployment {name} over"),
+            format!("taking the replica sets of {target} over"),
             take,
         ));
     }
@@ -722,7 +693,7 @@ fn move_target(cx: &Cx, saved: &Saved, h: &Handover, back: bool) -> Option<Progr
             Turn::Late(pod) if !back => go_back(
                 cx,
                 saved,
-                format!("pod {pod} of deployment {name} was not Ready within {timeout}s"),
+                format!("pod {pod} of {target} was not Ready within {timeout}s"),
             ),
             Turn::Late(pod) => Progressed::wait(
                 word,
@@ -731,7 +702,7 @@ fn move_target(cx: &Cx, saved: &Saved, h: &Handover, back: bool) -> Option<Progr
             ),
             Turn::Done => Progressed::act(
                 word,
-                format!("deployment {name}'s pods moved; handing the replica sets back"),
+                format!("{target}'s pods moved; handing the replica sets back"),
                 vec![handover::record_returning(cx, saved, h)],
             ),
         },

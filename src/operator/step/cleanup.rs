@@ -7,7 +7,7 @@ use super::restart::{PLAN_LABEL, is_surge};
 use crate::api::Phase;
 use crate::operator::action::Action;
 use crate::operator::pods;
-use crate::operator::target_state::{Mode, Saved, unmark_patch};
+use crate::operator::workload::saved::{Mode, Saved, unmark_patch};
 
 pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Action> {
     let mut actions = Vec::new();
@@ -16,19 +16,7 @@ pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Act
         if !saved.halted {
             let mut spec = serde_json::Map::new();
             if saved.mode == Some(Mode::Rollout) {
-                let strategy = saved.strategy.clone().unwrap_or_default();
-                spec.insert(
-                    "strategy".into(),
-                    serde_json::json!({
-                        "type": strategy.type_.unwrap_or_else(|| "RollingUpdate".into()),
-                        "rollingUpdate": strategy.rolling_update,
-                    }),
-                );
-                spec.insert(
-                    "minReadySeconds".into(),
-                    serde_json::json!(saved.min_ready_seconds),
-                );
-                spec.insert("paused".into(), serde_json::json!(saved.paused));
+                spec = cx.target.restored_settings(saved);
             }
             if let Some(replicas) = saved.replicas {
                 spec.insert("replicas".into(), serde_json::json!(replicas));
@@ -50,10 +38,7 @@ pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Act
             cx.snap.preview.as_ref(),
             saved.preview_selector.as_ref(),
         );
-        actions.push(Action::PatchDeployment {
-            name: cx.spec.target.name.clone(),
-            patch,
-        });
+        actions.push(cx.target.patch(patch));
     }
     let serving_workers = cx
         .snap

@@ -8,19 +8,18 @@ use k8s_openapi::jiff::Timestamp;
 use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
 use crate::operator::action::Action;
-use crate::operator::rollout::{desired_replicas, is_complete, late_pod};
-use crate::operator::target_state::{Direction, Mode, Saved, mark, mark_patch};
+use crate::operator::rollout::late_pod;
 use crate::operator::template::updated_template;
+use crate::operator::workload::saved::{Direction, Mode, Saved, mark, mark_patch};
 use crate::operator::{pods, time};
 
 pub(super) fn begin(cx: &Cx, _new_template: PodTemplateSpec) -> Progressed {
-    let spec = cx.target.spec.clone().unwrap_or_default();
-    let replicas = desired_replicas(cx.target);
+    let replicas = cx.target.replicas();
     let saved = Saved {
         mode: Some(Mode::FullRestart),
         started_at: Some(cx.now),
         replicas: Some(replicas),
-        template: Some(spec.template),
+        template: Some(cx.target.template().cloned().unwrap_or_default()),
         ..Default::default()
     };
     let mut patch = mark_patch(cx.plan, &saved);
@@ -28,10 +27,7 @@ pub(super) fn begin(cx: &Cx, _new_template: PodTemplateSpec) -> Progressed {
     Progressed::act(
         "ScalingDown",
         format!("stopping all {replicas} pods (downtime starts)"),
-        vec![Action::PatchDeployment {
-            name: cx.spec.target.name.clone(),
-            patch,
-        }],
+        vec![cx.target.patch(patch)],
     )
     .with_progress(Some(Progress::new(0, replicas)))
 }
@@ -43,12 +39,11 @@ fn wanted_template(cx: &Cx, saved: &Saved) -> PodTemplateSpec {
         return original;
     }
     let update = cx.spec.update.clone().unwrap_or_default();
-    updated_template(&cx.spec.target.name, &original, &update).unwrap_or(original)
+    updated_template(&cx.target.to_string(), &original, &update).unwrap_or(original)
 }
 
 pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     let total = saved.replicas.unwrap_or(1);
-    let spec = cx.target.spec.clone().unwrap_or_default();
     let wanted = wanted_template(cx, saved);
     let scaling_up = saved.scaled_down_at.is_some();
     let min_ready = cx.spec.rolling_restart.min_ready_seconds;
@@ -71,16 +66,13 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             // Nothing new has started yet: bring the original back up.
             return turn_back(cx, saved, "aborted".into(), false);
         }
-        if spec.replicas.unwrap_or(1) != 0 {
+        if cx.target.replicas() != 0 {
             let mut patch = mark_patch(cx.plan, saved);
             patch["spec"] = serde_json::json!({"replicas": 0});
             return Progressed::act(
                 "ScalingDown",
                 "stopping all pods".into(),
-                vec![Action::PatchDeployment {
-                    name: cx.spec.target.name.clone(),
-                    patch,
-                }],
+                vec![cx.target.patch(patch)],
             );
         }
         if !cx.snap.pods.is_empty()
@@ -106,9 +98,8 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             .with_progress(Some(Progress::new(0, total)));
         }
         let mut target = cx.target.clone();
-        let tspec = target.spec.get_or_insert_with(Default::default);
-        tspec.template = wanted;
-        tspec.replicas = Some(total);
+        target.set_template(wanted);
+        target.set_replicas(total);
         let next = Saved {
             scaled_down_at: Some(cx.now),
             ..saved.clone()
@@ -122,7 +113,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         return Progressed::act(
             "ScalingUp",
             format!("all pods stopped; starting {total} pods with {version}"),
-            vec![Action::ReplaceDeployment(Box::new(target))],
+            vec![target.replace()],
         )
         .with_progress(Some(Progress::new(0, total)));
     }
@@ -130,7 +121,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
     let (late, deadline) = late_pod(&live, timeout, cx.now);
     if back {
-        if is_complete(cx.target) {
+        if cx.target.is_complete() {
             let phase = cx.back_outcome();
             return Progressed::finish(
                 phase,
@@ -162,7 +153,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             )
             .with_progress(progress);
         }
-        if is_complete(cx.target) {
+        if cx.target.is_complete() {
             let downtime = downtime(saved, &live);
             let mut p = Progressed::finish(
                 Phase::Succeeded,
@@ -200,10 +191,7 @@ fn turn_back(cx: &Cx, saved: &Saved, reason: String, new_pods_started: bool) -> 
         "ScalingDown",
         format!("{reason}; {what}"),
         vec![
-            Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch,
-            },
+            cx.target.patch(patch),
             Action::warning("RollingBack", format!("{reason}; {what}")),
         ],
     )

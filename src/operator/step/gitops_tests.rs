@@ -1,11 +1,11 @@
-//! The GitOps flow on a small in-memory model of a namespace: a paused Deployment whose
+//! The GitOps flow on a small in-memory model of a namespace: a paused target whose
 //! template is ahead of its running ReplicaSet. Each decision's actions are applied to the
 //! model (ReplicaSets gain and lose pods at once, Ready at once) and the next step is taken,
 //! so a whole plan runs without a server and the model is checked at every turn.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
@@ -14,6 +14,7 @@ use crate::api::{Flow, Phase};
 use crate::operator::action::Action;
 use crate::operator::labels::selector_matches;
 use crate::operator::snapshot::Snapshot;
+use crate::operator::workload::{Workload, fixtures};
 
 fn template(image: &str, hash: Option<&str>) -> Value {
     let mut labels = json!({"app": "liferay"});
@@ -37,7 +38,7 @@ fn set(hash: &str, image: &str, replicas: i32) -> ReplicaSet {
 
 /// A namespace: the paused target with Git's new template, its sets, their pods.
 struct Model {
-    target: Deployment,
+    target: Workload,
     sets: Vec<ReplicaSet>,
     pods: Vec<Pod>,
     clock: i64,
@@ -46,15 +47,14 @@ struct Model {
 
 impl Model {
     fn new(replicas: i32) -> Model {
-        let target: Deployment = serde_json::from_value(json!({
+        let target = fixtures::deployment(json!({
             "metadata": {"name": "liferay", "namespace": "portal", "generation": 2, "resourceVersion": "10"},
             "spec": {"replicas": replicas, "paused": true,
                      "selector": {"matchLabels": {"app": "liferay"}},
                      "template": template("dxp:new", None)},
             "status": {"observedGeneration": 2, "replicas": replicas, "updatedReplicas": 0,
                        "readyReplicas": replicas, "availableReplicas": replicas}
-        }))
-        .unwrap();
+        }));
         let mut m = Model {
             target,
             sets: vec![
@@ -116,7 +116,7 @@ impl Model {
     }
 
     fn snapshot(&self, plan: crate::api::MaintenancePlan) -> Snapshot {
-        let selector = self.target.spec.as_ref().unwrap().selector.clone();
+        let selector = self.target.selector().unwrap().clone();
         let taken = |rs: &&ReplicaSet| {
             Self::labels(rs)
                 .get("cutover.dev/held-by")
@@ -156,10 +156,8 @@ impl Model {
                     self.sets
                         .retain(|rs| rs.metadata.name.as_deref() != Some(name));
                 }
-                Action::PatchDeployment { patch, .. } => {
-                    let mut doc = serde_json::to_value(&self.target).unwrap();
-                    json_patch::merge(&mut doc, patch);
-                    self.target = serde_json::from_value(doc).unwrap();
+                Action::PatchWorkload { patch, .. } => {
+                    self.target = fixtures::patched(&self.target, patch);
                 }
                 Action::Event { .. } | Action::AddFinalizer | Action::RemoveFinalizer => {}
                 other => panic!("the GitOps flow asked for {other:?}"),
@@ -223,7 +221,7 @@ fn run_to_end(
 fn a_rolling_restart_moves_the_pods_to_the_pending_template_and_leaves_the_deployment_as_git_has_it()
  {
     let mut m = Model::new(3);
-    let git = m.target.spec.clone();
+    let git = fixtures::json(&m.target)["spec"].clone();
     let first = run(&m.snapshot(plan(base_spec())), 0);
     assert_eq!(first.status.flow, Some(Flow::PendingTemplate));
     assert!(
@@ -260,9 +258,9 @@ fn a_rolling_restart_moves_the_pods_to_the_pending_template_and_leaves_the_deplo
         3,
         "{events:?}"
     );
-    // The Deployment's spec was never written: paused, Git's template, Git's replicas.
-    assert_eq!(m.target.spec, git);
-    let annotations = m.target.metadata.annotations.clone().unwrap_or_default();
+    // The target's spec was never written: paused, Git's template, Git's replicas.
+    assert_eq!(fixtures::json(&m.target)["spec"], git);
+    let annotations = m.target.metadata().annotations.clone().unwrap_or_default();
     assert!(
         !annotations.contains_key("cutover.dev/plan"),
         "{annotations:?}"
@@ -305,7 +303,7 @@ fn a_rolling_restart_moves_the_pods_to_the_pending_template_and_leaves_the_deplo
 #[test]
 fn a_pod_of_the_pending_template_that_is_never_ready_moves_everything_back() {
     let mut m = Model::new(2);
-    let git = m.target.spec.clone();
+    let git = fixtures::json(&m.target)["spec"].clone();
     let mut spec = base_spec();
     spec["rollingRestart"] = json!({"podReadyTimeoutSeconds": 5});
     // Pods of any set other than the running ones never become Ready.
@@ -326,7 +324,7 @@ fn a_pod_of_the_pending_template_that_is_never_ready_moves_everything_back() {
     assert_eq!(phase, Phase::Failed);
     assert!(events.contains(&"RollingBack".to_string()), "{events:?}");
     assert!(lowest >= 2);
-    assert_eq!(m.target.spec, git);
+    assert_eq!(fixtures::json(&m.target)["spec"], git);
     // Only the original sets remain, as they were; the set cutover made is gone.
     let mut names: Vec<String> = m
         .sets
@@ -377,7 +375,7 @@ fn a_full_restart_stops_every_old_pod_before_a_new_one_starts() {
         if d.status.phase == Some(Phase::Succeeded) {
             assert!(!mixed, "old and new pods never run together");
             assert_eq!(m.pods.len(), 3);
-            assert_eq!(m.target.spec.as_ref().unwrap().paused, Some(true));
+            assert_eq!(m.target.paused(), Some(true));
             let downtime = d.status.downtime.expect("the downtime is reported");
             assert!(
                 downtime.ends_with('s') && downtime != "unknown",
@@ -398,8 +396,8 @@ fn a_full_restart_stops_every_old_pod_before_a_new_one_starts() {
 #[test]
 fn without_a_pending_template_a_paused_deployment_gets_a_plain_restart() {
     let mut m = Model::new(3);
-    m.target.spec.as_mut().unwrap().template =
-        serde_json::from_value(template("dxp:old", None)).unwrap();
+    m.target
+        .set_template(serde_json::from_value(template("dxp:old", None)).unwrap());
     let d = run(&m.snapshot(plan(base_spec())), 0);
     assert_eq!(d.status.flow, Some(Flow::Restart));
     assert!(

@@ -1,9 +1,9 @@
-//! The GitOps flow's mechanics: a paused Deployment whose template is ahead of its running
-//! ReplicaSet. cutover takes the target's ReplicaSets out of its controller's hands (their
+//! The GitOps flow's mechanics, specific to a workload that runs its pods through
+//! ReplicaSets: a paused target whose template is ahead of its running ReplicaSet. cutover takes the target's ReplicaSets out of its controller's hands (their
 //! labels no longer match its selector, so a paused controller neither rescales nor re-adopts
 //! them), moves the pods from the old set to the pending template's set at the chosen pace,
 //! and hands the sets back (the new one labelled so that the controller adopts it as its
-//! current ReplicaSet). The Deployment object is never written, so a sync tool that keeps
+//! current ReplicaSet). The target object is never written, so a sync tool that keeps
 //! re-applying it from Git has nothing to revert. Every turn is derived from the cluster:
 //! repeating one after a crash is harmless.
 
@@ -17,12 +17,12 @@ use crate::operator::action::Action;
 use crate::operator::replica_sets::{
     self, adoptable_labels, for_template, relabel_patch, replicas, with_template,
 };
-use crate::operator::rollout::{desired_replicas, late_pod, pods_of};
-use crate::operator::target_state::{Handover, Saved, mark_patch};
+use crate::operator::rollout::{late_pod, pods_of};
+use crate::operator::workload::saved::{Handover, Saved, mark_patch};
 use crate::operator::{pods, time};
 
 /// The label that marks a ReplicaSet as held by a plan (its value is the plan's name). The
-/// Deployment's selector does not match a set labelled only with it, so its controller
+/// target's selector does not match a set labelled only with it, so its controller
 /// leaves the set alone.
 pub const HELD_LABEL: &str = "cutover.dev/held-by";
 
@@ -70,7 +70,7 @@ pub(super) fn plan(cx: &Cx, pending: &ReplicaSet) -> (Handover, Option<ReplicaSe
             .cloned()
             .unwrap_or_default(),
         created: created.is_some(),
-        replicas: desired_replicas(cx.target),
+        replicas: cx.target.replicas(),
         stop_first: false,
         moving: false,
         returning: false,
@@ -91,11 +91,7 @@ pub(super) fn plan(cx: &Cx, pending: &ReplicaSet) -> (Handover, Option<ReplicaSe
 
 /// The target's template: in this flow, the pending one.
 fn pending_template(cx: &Cx) -> k8s_openapi::api::core::v1::PodTemplateSpec {
-    cx.target
-        .spec
-        .as_ref()
-        .map(|s| s.template.clone())
-        .unwrap_or_default()
+    cx.target.template().cloned().unwrap_or_default()
 }
 
 /// Records on the target that the pods have moved and the sets go back next.
@@ -107,10 +103,7 @@ pub(super) fn record_returning(cx: &Cx, saved: &Saved, h: &Handover) -> Action {
         }),
         ..saved.clone()
     };
-    Action::PatchDeployment {
-        name: cx.spec.target.name.clone(),
-        patch: mark_patch(cx.plan, &returning),
-    }
+    cx.target.patch(mark_patch(cx.plan, &returning))
 }
 
 /// A set by name, wherever it is (still the target's, or taken over).

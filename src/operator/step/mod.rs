@@ -12,6 +12,8 @@ mod pending_rollout;
 pub mod restart;
 mod rolling;
 #[cfg(test)]
+mod stateful_tests;
+#[cfg(test)]
 mod tests;
 
 use std::time::Duration;
@@ -24,12 +26,13 @@ use super::conditions;
 use super::lock::blocking_plan;
 use super::preflight;
 use super::snapshot::Snapshot;
-use super::target_state::{self, Mode, Saved};
+use super::workload::saved::{self as record, Mode, Saved};
 use crate::api::{
     Flow, MaintenancePlanSpec, MaintenancePlanStatus, Phase, Progress, Technique, Verdict,
 };
 use crate::operator::replica_sets::{self, Running};
-use crate::rules::{Catalog, evaluate};
+use crate::operator::workload::{Kind, Workload};
+use crate::rules::{Catalog, evaluate_for};
 
 /// The finalizer that lets a running plan be aborted safely before it is deleted.
 pub const FINALIZER: &str = "cutover.dev/abort-on-delete";
@@ -48,7 +51,7 @@ pub(crate) struct Cx<'a> {
     pub snap: &'a Snapshot,
     pub plan: &'a str,
     pub spec: &'a MaintenancePlanSpec,
-    pub target: &'a k8s_openapi::api::apps::v1::Deployment,
+    pub target: &'a Workload,
     pub now: Timestamp,
     /// Abort requested, or the plan is being deleted.
     pub aborting: bool,
@@ -282,7 +285,7 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     let saved = snap
         .target
         .as_ref()
-        .and_then(|t| target_state::saved_for(t, name));
+        .and_then(|t| record::saved_for(t, name));
     let started = saved.is_some()
         || matches!(
             previous.phase,
@@ -298,8 +301,12 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     // The status write of the first step can be lost after its actions were carried out (an
     // API error, a crash): the plan then goes on from the target's marks. The evaluation is
     // pure and the spec immutable, so record it again rather than leave it out for good.
+    let replicas = saved
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .or(snap.target.as_ref().map(Workload::replicas));
     if d.status.strategy.is_none()
-        && let Ok(evaluation) = evaluate(&plan.spec, catalog)
+        && let Ok(evaluation) = evaluate_for(&plan.spec, catalog, replicas)
     {
         d.status.findings = evaluation.findings;
         d.status.strategy = Some(evaluation.verdict);
@@ -324,7 +331,8 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
             Phase::Failed,
             "TargetLost",
             format!(
-                "target deployment {} disappeared during the plan",
+                "target {} {} disappeared during the plan",
+                Kind::from(plan.spec.target.kind),
                 plan.spec.target.name
             ),
         );
@@ -354,9 +362,8 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
             Phase::Failed,
             "TargetLost",
             format!(
-                "the {} annotations on deployment {} were removed during the plan",
-                target_state::PLAN_ANNOTATION,
-                plan.spec.target.name
+                "the {} annotations on {target} were removed during the plan",
+                record::PLAN_ANNOTATION,
             ),
         );
         release(&mut d);
@@ -425,7 +432,8 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         );
         return d.finish();
     }
-    let evaluation = match evaluate(spec, catalog) {
+    let replicas = snap.target.as_ref().map(Workload::replicas);
+    let evaluation = match evaluate_for(spec, catalog, replicas) {
         Ok(e) => e,
         Err(invalid) => {
             d.invalid = true;
@@ -448,7 +456,8 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
             Phase::Pending,
             "WaitingForPlan",
             format!(
-                "waiting for plan {other} to finish with deployment {}",
+                "waiting for plan {other} to finish with {} {}",
+                Kind::from(spec.target.kind),
                 spec.target.name
             ),
         );
@@ -465,21 +474,17 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
             return d.finish();
         }
     };
-    let template = ready
-        .target
-        .spec
-        .as_ref()
-        .map(|s| s.template.clone())
-        .unwrap_or_default();
-    let paused_target = ready.target.spec.as_ref().and_then(|s| s.paused) == Some(true);
+    let template = ready.target.template().cloned().unwrap_or_default();
+    let paused_target = ready.target.paused() == Some(true);
     let pending = replica_sets::pending_template(ready.target, &snap.replica_sets);
     if pending.is_some() && update_given(spec) {
         d.phase(
             Phase::Rejected,
             "Done",
             format!(
-                "deployment {} is paused with a pending template and the plan has an update: two sources of truth for the new pods; remove spec.update to roll out the pending template (GitOps flow), or unpause the deployment so that its template is what runs (kubectl flow); nothing was touched",
-                spec.target.name
+                "{} is paused with a pending template and the plan has an update: two sources of truth for the new pods; remove spec.update to roll out the pending template (GitOps flow), or unpause the {} so that its template is what runs (kubectl flow); nothing was touched",
+                ready.target,
+                ready.target.kind()
             ),
         );
         return d.finish();
@@ -492,8 +497,8 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
             Phase::Rejected,
             "Done",
             format!(
-                "deployment {} is paused half way through a rollout ({sets} replica sets have pods); finish or undo that rollout first; nothing was touched",
-                spec.target.name
+                "{} is paused half way through a rollout ({sets} replica sets have pods); finish or undo that rollout first; nothing was touched",
+                ready.target
             ),
         );
         return d.finish();
@@ -532,23 +537,19 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         (Technique::BlueGreen, pending) => {
             let green = blue_green::green_name(&spec.target.name);
             if snap.green.as_ref().is_some_and(|g| {
-                g.metadata
-                    .labels
-                    .as_ref()
+                g.labels()
                     .and_then(|l| l.get(blue_green::PLAN_LABEL))
                     .is_none_or(|p| p != name)
             }) {
-                d.phase(Phase::Rejected, "Done", format!("a deployment named {green} already exists and was not made by this plan; nothing was touched"));
+                let kind = ready.target.kind();
+                d.phase(Phase::Rejected, "Done", format!("a {kind} named {green} already exists and was not made by this plan; nothing was touched"));
                 return d.finish();
             }
-            if pending.is_none() && !super::rollout::is_complete(ready.target) {
+            if pending.is_none() && !ready.target.is_complete() {
                 d.phase(
                     Phase::Pending,
                     "WaitingForTarget",
-                    format!(
-                        "waiting for deployment {} to finish its current rollout",
-                        spec.target.name
-                    ),
+                    format!("waiting for {} to finish its current rollout", ready.target),
                 );
                 d.requeue = Some(Duration::from_secs(2));
                 return d.finish();
@@ -563,9 +564,9 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
     d.actions.push(Action::event(
         "Started",
         format!(
-            "{} of deployment {} ({}): {}",
+            "{} of {} ({}): {}",
             technique.as_str(),
-            spec.target.name,
+            ready.target,
             flow.describe(),
             evaluation.explanation
         ),

@@ -1,8 +1,8 @@
 //! RollingRestart and FullRestart in the GitOps flow: the target is paused with a pending
 //! template, and the pods move from its running ReplicaSet to the pending template's set
-//! (one at a time, or all stopped first) while the Deployment object stays exactly as Git
-//! has it. A late pod always turns the plan back to the running set: a paused Deployment
-//! cannot be handed two half-filled sets without its controller rescaling them.
+//! (one at a time, or all stopped first) while the target object stays exactly as Git has
+//! it. A late pod always turns the plan back to the running set: a paused target cannot be
+//! handed two half-filled sets without its controller rescaling them.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
@@ -12,7 +12,7 @@ use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::rollout::pods_of;
-use crate::operator::target_state::{Direction, Handover, Mode, Saved, mark_patch};
+use crate::operator::workload::saved::{Direction, Handover, Mode, Saved, mark_patch};
 
 pub(super) fn begin(cx: &Cx, pending: &ReplicaSet, stop_first: bool) -> Progressed {
     let (mut h, created) = handover::plan(cx, pending);
@@ -24,10 +24,7 @@ pub(super) fn begin(cx: &Cx, pending: &ReplicaSet, stop_first: bool) -> Progress
         handover: Some(h.clone()),
         ..Default::default()
     };
-    let mut actions = vec![Action::PatchDeployment {
-        name: cx.spec.target.name.clone(),
-        patch: mark_patch(cx.plan, &saved),
-    }];
+    let mut actions = vec![cx.target.patch(mark_patch(cx.plan, &saved))];
     actions.extend(handover::take_over(cx, &h, created));
     Progressed::act(
         "Rolling",
@@ -74,10 +71,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         return match handover::hand_back(cx, h, back) {
             Some(actions) if !actions.is_empty() => Progressed::act(
                 if back { "RollingBack" } else { "Rolling" },
-                format!(
-                    "{prefix}handing the replica sets back to deployment {}",
-                    cx.spec.target.name
-                ),
+                format!("{prefix}handing the replica sets back to {}", cx.target),
                 actions,
             ),
             Some(_) => Progressed::wait(
@@ -88,16 +82,16 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             None if back => Progressed::finish(
                 cx.back_outcome(),
                 format!(
-                    "{reason}; every pod runs the previous template again and deployment {} is as it was",
-                    cx.spec.target.name
+                    "{reason}; every pod runs the previous template again and {} is as it was",
+                    cx.target
                 ),
             ),
             None => {
                 let mut p = Progressed::finish(
                     Phase::Succeeded,
                     format!(
-                        "rolled out the pending template to {total} pods; deployment {} stays paused as declared",
-                        cx.spec.target.name
+                        "rolled out the pending template to {total} pods; {} stays paused as declared",
+                        cx.target
                     ),
                 )
                 .with_progress(Some(Progress::new(total, total)));
@@ -115,10 +109,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     if !take.is_empty() {
         return Progressed::act(
             "Rolling",
-            format!(
-                "taking the replica sets of deployment {} over",
-                cx.spec.target.name
-            ),
+            format!("taking the replica sets of {} over", cx.target),
             take,
         )
         .with_progress(progress);
@@ -184,10 +175,7 @@ fn go_back(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
         "RollingBack",
         message.clone(),
         vec![
-            Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch: mark_patch(cx.plan, &back),
-            },
+            cx.target.patch(mark_patch(cx.plan, &back)),
             Action::warning("RollingBack", message),
         ],
     )

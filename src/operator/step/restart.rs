@@ -1,6 +1,7 @@
-//! RollingRestart without a template change (a plain restart): a surge pod joins first, then
-//! the old pods are evicted one at a time through the Eviction API, each replacement
-//! available for `minReadySeconds` before the next. The template is never touched.
+//! RollingRestart without a template change (a plain restart): a surge pod joins first (where
+//! the workload can surge), then the old pods are evicted one at a time through the Eviction
+//! API in the workload's order, each replacement available for `minReadySeconds` before the
+//! next. The template is never touched.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
 use crate::operator::action::Action;
-use crate::operator::rollout::{desired_replicas, late_pod};
-use crate::operator::target_state::{Mode, Saved, mark_patch};
+use crate::operator::rollout::late_pod;
+use crate::operator::workload::saved::{Mode, Saved, mark_patch};
 use crate::operator::{pods, time};
 
 pub const ROLE_LABEL: &str = "cutover.dev/role";
@@ -21,17 +22,32 @@ pub(super) fn begin(cx: &Cx) -> Progressed {
     let saved = Saved {
         mode: Some(Mode::Restart),
         started_at: Some(cx.now),
+        restart_pods: cx
+            .snap
+            .pods
+            .iter()
+            .filter(|p| !is_surge(p) && !pods::is_terminating(p))
+            .filter_map(|p| p.metadata.uid.clone())
+            .collect(),
         ..Default::default()
     };
-    let total = desired_replicas(cx.target);
+    let total = cx.target.replicas();
+    if !cx.target.can_surge() {
+        return Progressed::act(
+            "Restarting",
+            format!(
+                "restarting {total} pods of {} one at a time (it cannot surge: one pod at a time is out)",
+                cx.target
+            ),
+            vec![cx.target.patch(mark_patch(cx.plan, &saved))],
+        )
+        .with_progress(Some(Progress::new(0, total)));
+    }
     Progressed::act(
         "Surging",
         format!("starting a surge pod before restarting {total} pods one at a time"),
         vec![
-            Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch: mark_patch(cx.plan, &saved),
-            },
+            cx.target.patch(mark_patch(cx.plan, &saved)),
             Action::CreatePod(Box::new(surge_pod(cx))),
         ],
     )
@@ -59,15 +75,10 @@ pub(crate) fn surge_name(cx: &Cx) -> String {
 /// no eviction at all. Without a controller the pod is unmanaged and the budget counts the
 /// target's pods alone.
 fn surge_pod(cx: &Cx) -> Pod {
-    let template = cx
-        .target
-        .spec
-        .as_ref()
-        .map(|s| s.template.clone())
-        .unwrap_or_default();
+    let template = cx.target.template().cloned().unwrap_or_default();
     let meta = template.metadata.unwrap_or_default();
     let mut labels: BTreeMap<String, String> = meta.labels.unwrap_or_default();
-    labels.remove(pods::TEMPLATE_HASH);
+    labels.remove(cx.target.kind().revision_label());
     labels.insert(ROLE_LABEL.into(), "surge".into());
     labels.insert(PLAN_LABEL.into(), cx.plan.into());
     Pod {
@@ -99,7 +110,7 @@ pub(crate) fn plan_owner(cx: &Cx) -> OwnerReference {
 }
 
 pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
-    let total = desired_replicas(cx.target);
+    let total = cx.target.replicas();
     let started = saved.started_at.unwrap_or(cx.now);
     let min_ready = cx.spec.rolling_restart.min_ready_seconds;
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
@@ -111,11 +122,13 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .copied()
         .filter(|p| !pods::is_terminating(p))
         .collect();
-    let renewed: Vec<&Pod> = live
-        .iter()
-        .copied()
-        .filter(|p| pods::created(p) >= started)
-        .collect();
+    // A pod is old while it is one of those the plan began with (by UID); records written
+    // before the UIDs were kept fall back to the creation time.
+    let is_old = |p: &Pod| match &p.metadata.uid {
+        Some(uid) if !saved.restart_pods.is_empty() => saved.restart_pods.contains(uid),
+        _ => pods::created(p) < started,
+    };
+    let renewed: Vec<&Pod> = live.iter().copied().filter(|p| !is_old(p)).collect();
     let done = renewed
         .iter()
         .filter(|p| pods::is_available(p, min_ready, cx.now))
@@ -129,31 +142,17 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         )
         .with_progress(progress);
     }
-    let Some(surge) = surge else {
-        return Progressed::act(
-            "Surging",
-            "starting the surge pod".into(),
-            vec![Action::CreatePod(Box::new(surge_pod(cx)))],
-        )
-        .with_progress(progress);
-    };
-    if !pods::is_ready(surge) {
-        let (late, deadline) = late_pod(&[surge], timeout, cx.now);
-        if late.is_some() {
-            return Progressed::finish(
-                Phase::Failed,
-                format!(
-                    "surge pod {surge_name} was not Ready within {timeout}s; no pod was restarted"
-                ),
+    match surge {
+        None if cx.target.can_surge() => {
+            return Progressed::act(
+                "Surging",
+                "starting the surge pod".into(),
+                vec![Action::CreatePod(Box::new(surge_pod(cx)))],
             )
             .with_progress(progress);
         }
-        return Progressed::wait(
-            "Surging",
-            format!("waiting for surge pod {surge_name} to be Ready"),
-            deadline.map(|t| time::until(cx.now, t)),
-        )
-        .with_progress(progress);
+        Some(surge) if !pods::is_ready(surge) => return wait_for_surge(cx, surge, progress),
+        _ => {}
     }
     let (late, deadline) = late_pod(&renewed, timeout, cx.now);
     if let Some(pod) = late {
@@ -207,12 +206,8 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     if cx.spec.paused {
         return Progressed::paused(done, total);
     }
-    let mut old: Vec<&Pod> = live
-        .iter()
-        .copied()
-        .filter(|p| pods::created(p) < started)
-        .collect();
-    old.sort_by_key(|p| (pods::created(p), pods::name(p).to_string()));
+    let mut old: Vec<&Pod> = live.iter().copied().filter(|p| is_old(p)).collect();
+    cx.target.restart_order(&mut old);
     match old.first() {
         None => Progressed::finish(
             Phase::Succeeded,
@@ -235,4 +230,24 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             .with_progress(progress)
         }
     }
+}
+
+/// The surge pod is not Ready yet: wait for it, or fail (nothing restarted) once it is late.
+fn wait_for_surge(cx: &Cx, surge: &Pod, progress: Option<Progress>) -> Progressed {
+    let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
+    let surge_name = pods::name(surge);
+    let (late, deadline) = late_pod(&[surge], timeout, cx.now);
+    if late.is_some() {
+        return Progressed::finish(
+            Phase::Failed,
+            format!("surge pod {surge_name} was not Ready within {timeout}s; no pod was restarted"),
+        )
+        .with_progress(progress);
+    }
+    Progressed::wait(
+        "Surging",
+        format!("waiting for surge pod {surge_name} to be Ready"),
+        deadline.map(|t| time::until(cx.now, t)),
+    )
+    .with_progress(progress)
 }

@@ -1,67 +1,46 @@
-//! RollingRestart with a new template: the Deployment's own controller replaces the pods,
-//! paced by the operator (surge first, one pod at a time, each available for
-//! `minReadySeconds` before the next), halted or rolled back when a replacement is late.
+//! RollingRestart with a new template: the workload's own controller replaces the pods,
+//! paced by the operator (one pod at a time, never below the replicas where the workload can
+//! surge, each available for `minReadySeconds` before the next), halted or rolled back when a
+//! replacement is late.
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
 use crate::operator::action::Action;
-use crate::operator::rollout::{desired_replicas, is_complete, late_pod, newest_hash, pods_of};
-use crate::operator::target_state::{Direction, Mode, Saved, mark, mark_patch};
+use crate::operator::rollout::late_pod;
+use crate::operator::workload::Pace;
+use crate::operator::workload::saved::{Direction, Mode, Saved, mark, mark_patch};
 use crate::operator::{pods, time};
 
-/// One extra pod at a time, never one fewer: the ready count never drops below the replicas.
-fn surge_one() -> DeploymentStrategy {
-    DeploymentStrategy {
-        type_: Some("RollingUpdate".into()),
-        rolling_update: Some(RollingUpdateDeployment {
-            max_surge: Some(IntOrString::Int(1)),
-            max_unavailable: Some(IntOrString::Int(0)),
-        }),
-    }
-}
-
 pub(super) fn begin(cx: &Cx, new_template: PodTemplateSpec) -> Progressed {
-    let mut target: Deployment = cx.target.clone();
-    let spec = target.spec.get_or_insert_with(Default::default);
-    let saved = Saved {
+    let mut saved = Saved {
         mode: Some(Mode::Rollout),
         started_at: Some(cx.now),
-        strategy: spec.strategy.clone(),
-        min_ready_seconds: spec.min_ready_seconds,
-        paused: spec.paused,
-        template: Some(spec.template.clone()),
         ..Default::default()
     };
-    spec.template = new_template;
-    spec.strategy = Some(surge_one());
-    let own = spec.min_ready_seconds.unwrap_or(0);
-    spec.min_ready_seconds = Some(
-        own.max(
-            cx.spec
-                .rolling_restart
-                .min_ready_seconds
-                .min(i32::MAX as i64) as i32,
-        ),
+    let mut target = cx.target.paced_rollout(
+        new_template,
+        cx.spec.rolling_restart.min_ready_seconds,
+        &mut saved,
     );
-    spec.paused = Some(false);
     mark(&mut target, cx.plan, &saved);
-    let total = desired_replicas(cx.target);
+    let total = cx.target.replicas();
     Progressed::act(
         "Rolling",
         format!("rolling out the new template to {total} pods, one at a time"),
-        vec![Action::ReplaceDeployment(Box::new(target))],
+        vec![target.replace()],
     )
     .with_progress(Some(Progress::new(0, total)))
 }
 
 pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
-    let total = desired_replicas(cx.target);
-    let hash = newest_hash(&cx.snap.replica_sets).unwrap_or_default();
-    let new_pods = pods_of(&cx.snap.pods, hash);
+    let total = cx.target.replicas();
+    let revision = cx
+        .target
+        .updated_revision(&cx.snap.replica_sets)
+        .unwrap_or_default();
+    let new_pods = cx.target.pods_at(&cx.snap.pods, revision);
     let min_ready = cx.spec.rolling_restart.min_ready_seconds;
     let done = new_pods
         .iter()
@@ -74,7 +53,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
 
     if saved.direction == Direction::Back {
         let reason = saved.reason.clone().unwrap_or_default();
-        if is_complete(cx.target) {
+        if cx.target.is_complete() {
             let phase = cx.back_outcome();
             return Progressed::finish(
                 phase,
@@ -90,12 +69,12 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                 ),
             );
         }
-        return Progressed::wait(
-            "RollingBack",
-            format!("{reason}; rolling back, {done}/{total} pods on the previous template"),
-            requeue,
-        )
-        .with_progress(progress);
+        let message =
+            format!("{reason}; rolling back, {done}/{total} pods on the previous template");
+        if let Some(p) = pace(cx, "RollingBack", &message) {
+            return p.with_progress(progress);
+        }
+        return Progressed::wait("RollingBack", message, requeue).with_progress(progress);
     }
 
     if cx.aborting {
@@ -111,27 +90,27 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             ..saved.clone()
         };
         let mut patch = mark_patch(cx.plan, &halted);
-        patch["spec"] = serde_json::json!({"paused": true});
+        let held = match cx.target.pause_spec(true) {
+            Some(spec) => {
+                patch["spec"] = spec;
+                "paused"
+            }
+            None => "held where it stands",
+        };
         let mut p = Progressed::finish(
             Phase::Failed,
             format!(
-                "{reason}; rollout halted with deployment {} paused ({done}/{total} pods replaced)",
-                cx.spec.target.name
+                "{reason}; rollout halted with {} {held} ({done}/{total} pods replaced)",
+                cx.target
             ),
         );
-        p.actions.push(Action::PatchDeployment {
-            name: cx.spec.target.name.clone(),
-            patch,
-        });
+        p.actions.push(cx.target.patch(patch));
         return p.with_progress(progress);
     }
-    let target_paused = cx
-        .target
-        .spec
-        .as_ref()
-        .and_then(|s| s.paused)
-        .unwrap_or(false);
-    if target_paused != cx.spec.paused {
+    if let (Some(target_paused), Some(pause)) =
+        (cx.target.paused(), cx.target.pause_spec(cx.spec.paused))
+        && target_paused != cx.spec.paused
+    {
         let word = if cx.spec.paused {
             "pausing"
         } else {
@@ -140,10 +119,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         return Progressed::act(
             if cx.spec.paused { "Paused" } else { "Rolling" },
             format!("{word} the rollout at {done}/{total} pods"),
-            vec![Action::PatchDeployment {
-                name: cx.spec.target.name.clone(),
-                patch: serde_json::json!({"spec": {"paused": cx.spec.paused}}),
-            }],
+            vec![cx.target.patch(serde_json::json!({"spec": pause}))],
         )
         .with_progress(progress);
     }
@@ -154,7 +130,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .pod_replaced(done, total, "new template")
         .into_iter()
         .collect();
-    if is_complete(cx.target) {
+    if cx.target.is_complete() {
         let mut p = Progressed::finish(
             Phase::Succeeded,
             format!("rolled out the new template to {total} pods"),
@@ -162,6 +138,10 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .with_progress(Some(Progress::new(total, total)));
         p.actions = replaced;
         return p;
+    }
+    if let Some(mut p) = pace(cx, "Rolling", &format!("{done}/{total} pods replaced")) {
+        p.actions.extend(replaced);
+        return p.with_progress(progress);
     }
     let waiting_for = new_pods
         .iter()
@@ -184,15 +164,14 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     p
 }
 
-/// Puts the original template back; the Deployment's controller replaces the new pods one
+/// Puts the original template back; the workload's controller replaces the new pods one
 /// at a time, the same way it brought them.
 fn go_back(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
     let mut target = cx.target.clone();
-    let spec = target.spec.get_or_insert_with(Default::default);
     if let Some(template) = &saved.template {
-        spec.template = template.clone();
+        target.set_template(template.clone());
     }
-    spec.paused = Some(false);
+    target.set_paused(false);
     let back = Saved {
         direction: Direction::Back,
         reason: Some(reason.clone()),
@@ -203,11 +182,50 @@ fn go_back(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
         "RollingBack",
         format!("{reason}; rolling back to the previous template"),
         vec![
-            Action::ReplaceDeployment(Box::new(target)),
+            target.replace(),
             Action::warning(
                 "RollingBack",
                 format!("{reason}; rolling back to the previous template"),
             ),
         ],
     )
+}
+
+/// The step the workload itself asks for next, where it paces the rollout through the
+/// operator (lowering a partition, or evicting pods its controller does not replace itself).
+pub(super) fn pace(cx: &Cx, step: &'static str, message: &str) -> Option<Progressed> {
+    let min_ready = cx.spec.rolling_restart.min_ready_seconds;
+    match cx.target.pace(&cx.snap.pods, min_ready, cx.now) {
+        Pace::Itself | Pace::Hold | Pace::Done => None,
+        Pace::Release { ordinal, patch } => Some(Progressed::act(
+            step,
+            format!(
+                "{message}; pod {}-{ordinal} is replaced next",
+                cx.target.name()
+            ),
+            vec![cx.target.patch(patch)],
+        )),
+        Pace::Evict(pod) => Some(Progressed::act(
+            step,
+            format!("{message}; evicting pod {pod}"),
+            vec![
+                Action::EvictPod { name: pod.clone() },
+                Action::event(
+                    "PodEvicted",
+                    format!("evicted pod {pod} for its replacement"),
+                ),
+            ],
+        )),
+        Pace::Delete(pod) => Some(Progressed::act(
+            step,
+            format!("{message}; deleting pod {pod}, which never became Ready"),
+            vec![
+                Action::DeletePod { name: pod.clone() },
+                Action::warning(
+                    "PodDeleted",
+                    format!("deleted pod {pod}: it never became Ready and held the rollout"),
+                ),
+            ],
+        )),
+    }
 }

@@ -1,6 +1,6 @@
 //! The plan state machine, step by step, on hand-made snapshots: no server involved.
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
@@ -9,7 +9,8 @@ use super::{Decision, FINALIZER, step};
 use crate::api::{MaintenancePlan, Phase, Verdict};
 use crate::operator::action::Action;
 use crate::operator::snapshot::{Peer, Snapshot};
-use crate::operator::target_state::{self, Direction, Mode, Saved};
+use crate::operator::workload::saved::{self as record, Direction, Mode, Saved};
+use crate::operator::workload::{Workload, fixtures};
 use crate::rules::Catalog;
 
 pub(super) fn at(seconds: i64) -> Timestamp {
@@ -32,8 +33,8 @@ pub(super) fn base_spec() -> serde_json::Value {
     json!({"target": {"name": "liferay"}, "service": "liferay"})
 }
 
-pub(super) fn deployment(replicas: i32, image: &str) -> Deployment {
-    serde_json::from_value(json!({
+pub(super) fn deployment(replicas: i32, image: &str) -> Workload {
+    fixtures::deployment(json!({
         "metadata": {"name": "liferay", "namespace": "portal", "generation": 1, "resourceVersion": "10"},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "liferay"}},
                  "template": {"metadata": {"labels": {"app": "liferay"}},
@@ -41,7 +42,6 @@ pub(super) fn deployment(replicas: i32, image: &str) -> Deployment {
         "status": {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
                    "readyReplicas": replicas, "availableReplicas": replicas}
     }))
-    .unwrap()
 }
 
 pub(super) fn service() -> Service {
@@ -78,7 +78,7 @@ fn replica_set(hash: &str, revision: i32) -> ReplicaSet {
 
 pub(super) fn snapshot(
     plan: MaintenancePlan,
-    target: Option<Deployment>,
+    target: Option<Workload>,
     pods: Vec<Pod>,
 ) -> Snapshot {
     Snapshot {
@@ -137,33 +137,24 @@ fn a_new_plan_gets_the_finalizer_and_starts_a_paced_rollout() {
         0,
     );
     assert_eq!(d.actions[0], Action::AddFinalizer);
-    let Some(Action::ReplaceDeployment(target)) = d
+    let Some(Action::ReplaceWorkload(target)) = d
         .actions
         .iter()
-        .find(|a| matches!(a, Action::ReplaceDeployment(_)))
+        .find(|a| matches!(a, Action::ReplaceWorkload(_)))
     else {
         panic!("expected the target to be replaced: {:?}", d.actions);
     };
-    let spec = target.spec.as_ref().unwrap();
+    let spec = &fixtures::json(target)["spec"];
     assert_eq!(
-        spec.template.spec.as_ref().unwrap().containers[0]
-            .image
-            .as_deref(),
-        Some("liferay/dxp:de-32")
+        spec["template"]["spec"]["containers"][0]["image"],
+        "liferay/dxp:de-32"
     );
-    let rolling = spec
-        .strategy
-        .as_ref()
-        .unwrap()
-        .rolling_update
-        .as_ref()
-        .unwrap();
     assert_eq!(
-        serde_json::to_value(rolling).unwrap(),
+        spec["strategy"]["rollingUpdate"],
         json!({"maxSurge": 1, "maxUnavailable": 0})
     );
-    assert_eq!(spec.min_ready_seconds, Some(5));
-    let saved = target_state::saved_for(target, "p1").expect("the target is marked with the plan");
+    assert_eq!(spec["minReadySeconds"], 5);
+    let saved = record::saved_for(target, "p1").expect("the target is marked with the plan");
     assert_eq!(saved.mode, Some(Mode::Rollout));
     assert_eq!(
         saved.template.unwrap().spec.unwrap().containers[0]
@@ -275,7 +266,7 @@ fn preflight_problems_reject_with_a_clear_message() {
     assert!(
         !d.actions
             .iter()
-            .any(|a| matches!(a, Action::ReplaceDeployment(_) | Action::CreatePod(_)))
+            .any(|a| matches!(a, Action::ReplaceWorkload(_) | Action::CreatePod(_)))
     );
 }
 
@@ -316,13 +307,16 @@ fn rolling_in_progress(
     let saved = Saved {
         mode: Some(Mode::Rollout),
         started_at: Some(at(0)),
-        template: Some(deployment(3, "old").spec.unwrap().template),
+        template: deployment(3, "old").template().cloned(),
         ..Default::default()
     };
-    target_state::mark(&mut target, "p1", &saved);
+    record::mark(&mut target, "p1", &saved);
     if !complete {
-        target.status.as_mut().unwrap().updated_replicas = Some(new_pods.len() as i32);
-        target.status.as_mut().unwrap().replicas = Some((new_pods.len() + old_pods.len()) as i32);
+        target = fixtures::patched(
+            &target,
+            &json!({"status": {"updatedReplicas": new_pods.len(),
+                               "replicas": new_pods.len() + old_pods.len()}}),
+        );
     }
     let mut snap = snapshot(plan(spec), Some(target), [new_pods, old_pods].concat());
     snap.replica_sets = vec![replica_set("old", 1), replica_set("new", 2)];
@@ -353,22 +347,14 @@ fn a_late_replacement_rolls_back_to_the_saved_template() {
     );
     // Late: go back.
     let d = run(&snap, 71);
-    let Some(Action::ReplaceDeployment(target)) = d.actions.first() else {
+    let Some(Action::ReplaceWorkload(target)) = d.actions.first() else {
         panic!("{:?}", d.actions)
     };
-    let image = target
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0]
+    let image = target.template().unwrap().spec.as_ref().unwrap().containers[0]
         .image
         .clone();
     assert_eq!(image.as_deref(), Some("old"));
-    let saved = target_state::saved_for(target, "p1").unwrap();
+    let saved = record::saved_for(target, "p1").unwrap();
     assert_eq!(saved.direction, Direction::Back);
     assert!(
         saved
@@ -390,7 +376,7 @@ fn without_rollback_a_late_replacement_halts_with_the_deployment_paused() {
         spec,
     );
     let d = run(&snap, 71);
-    let Some(Action::PatchDeployment { patch, .. }) = d.actions.first() else {
+    let Some(Action::PatchWorkload { patch, .. }) = d.actions.first() else {
         panic!("{:?}", d.actions)
     };
     assert_eq!(patch["spec"]["paused"], true);
@@ -400,12 +386,12 @@ fn without_rollback_a_late_replacement_halts_with_the_deployment_paused() {
     let mut target = snap.target.clone().unwrap();
     let halted = Saved {
         halted: true,
-        ..target_state::saved_for(&target, "p1").unwrap()
+        ..record::saved_for(&target, "p1").unwrap()
     };
-    target_state::mark(&mut target, "p1", &halted);
+    record::mark(&mut target, "p1", &halted);
     snap.target = Some(target);
     let d = run(&snap, 72);
-    let Some(Action::PatchDeployment { patch, .. }) = d.actions.first() else {
+    let Some(Action::PatchWorkload { patch, .. }) = d.actions.first() else {
         panic!("{:?}", d.actions)
     };
     assert!(patch.get("spec").is_none(), "{patch}");
@@ -433,11 +419,11 @@ fn a_complete_rollout_finishes_then_restores_the_target() {
     );
     assert_eq!(d.status.progress.as_ref().unwrap().text, "3/3");
     let d = run(&with_status(snap, &d), 61);
-    let Some(Action::PatchDeployment { patch, .. }) = d.actions.first() else {
+    let Some(Action::PatchWorkload { patch, .. }) = d.actions.first() else {
         panic!("{:?}", d.actions)
     };
     assert_eq!(
-        patch["metadata"]["annotations"][target_state::PLAN_ANNOTATION],
+        patch["metadata"]["annotations"][record::PLAN_ANNOTATION],
         serde_json::Value::Null
     );
     assert_eq!(patch["spec"]["strategy"]["type"], "RollingUpdate");
@@ -482,7 +468,7 @@ fn deleting_a_running_plan_aborts_it_first() {
         Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(20)));
     let d = run(&snap, 20);
     assert!(
-        matches!(d.actions.first(), Some(Action::ReplaceDeployment(_))),
+        matches!(d.actions.first(), Some(Action::ReplaceWorkload(_))),
         "{:?}",
         d.actions
     );
@@ -520,7 +506,7 @@ fn a_plain_restart_surges_then_evicts_the_oldest_pod() {
 
     // Surge ready: the old pod is evicted.
     let mut target = deployment(1, "a");
-    target_state::mark(
+    record::mark(
         &mut target,
         "p1",
         &Saved {
@@ -598,10 +584,10 @@ fn a_full_restart_needs_downtime_and_scales_to_zero_first() {
         ),
         0,
     );
-    let Some(Action::PatchDeployment { patch, .. }) = d
+    let Some(Action::PatchWorkload { patch, .. }) = d
         .actions
         .iter()
-        .find(|a| matches!(a, Action::PatchDeployment { .. }))
+        .find(|a| matches!(a, Action::PatchWorkload { .. }))
     else {
         panic!("{:?}", d.actions)
     };
@@ -609,27 +595,22 @@ fn a_full_restart_needs_downtime_and_scales_to_zero_first() {
     // All pods gone: the new template goes in with the original replica count.
     let mut target = deployment(0, "a");
     let saved: Saved = serde_json::from_str(
-        patch["metadata"]["annotations"][target_state::SAVED_ANNOTATION]
+        patch["metadata"]["annotations"][record::SAVED_ANNOTATION]
             .as_str()
             .unwrap(),
     )
     .unwrap();
-    target_state::mark(&mut target, "p1", &saved);
+    record::mark(&mut target, "p1", &saved);
     let d2 = run(
         &with_status(snapshot(plan(spec), Some(target), vec![]), &d),
         5,
     );
-    let Some(Action::ReplaceDeployment(target)) = d2.actions.first() else {
+    let Some(Action::ReplaceWorkload(target)) = d2.actions.first() else {
         panic!("{:?}", d2.actions)
     };
-    let tspec = target.spec.as_ref().unwrap();
-    assert_eq!(tspec.replicas, Some(3));
-    assert_eq!(
-        tspec.template.spec.as_ref().unwrap().containers[0]
-            .image
-            .as_deref(),
-        Some("b")
-    );
+    let tspec = &fixtures::json(target)["spec"];
+    assert_eq!(tspec["replicas"], 3);
+    assert_eq!(tspec["template"]["spec"]["containers"][0]["image"], "b");
 }
 
 #[test]
@@ -664,7 +645,7 @@ fn a_plan_waits_for_the_holder_even_when_the_service_is_pinned() {
         .into(),
     );
     let mut target = deployment(3, "a");
-    target_state::mark(
+    record::mark(
         &mut target,
         "p0",
         &Saved {
@@ -714,5 +695,67 @@ fn a_lost_first_status_write_is_made_good_from_the_marks() {
             .conditions
             .iter()
             .any(|c| c.type_ == "Evaluated" && c.status == "True")
+    );
+}
+
+#[test]
+fn green_only_settings_reach_green_and_never_the_target() {
+    let mut spec = base_spec();
+    spec["strategy"] = json!("BlueGreen");
+    spec["update"] = json!({"image": "liferay/dxp:de-32"});
+    spec["blueGreen"] = json!({"greenOnly": {
+        "env": [{"name": "DNS_MEMBERSHIP_SERVICE_NAME", "value": "liferay-headless-green"}],
+        "podTemplatePatch": {"metadata": {"annotations": {"green": "yes"}}}}});
+    let d = run(
+        &snapshot(
+            plan(spec.clone()),
+            Some(deployment(3, "a")),
+            three_old_pods(),
+        ),
+        0,
+    );
+    let Some(Action::CreateWorkload(green)) = d
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::CreateWorkload(_)))
+    else {
+        panic!("expected green to be created: {:?}", d.actions);
+    };
+    let template = &fixtures::json(green)["spec"]["template"];
+    assert_eq!(
+        template["spec"]["containers"][0]["image"],
+        "liferay/dxp:de-32"
+    );
+    assert_eq!(
+        template["spec"]["containers"][0]["env"],
+        json!([{"name": "DNS_MEMBERSHIP_SERVICE_NAME", "value": "liferay-headless-green"}])
+    );
+    assert_eq!(template["metadata"]["annotations"]["green"], "yes");
+    // The target gets the update only, once green serves.
+    let saved: Saved = d
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::PatchWorkload { patch, .. } => serde_json::from_str(
+                patch["metadata"]["annotations"][record::SAVED_ANNOTATION].as_str()?,
+            )
+            .ok(),
+            _ => None,
+        })
+        .expect("the target is marked");
+    assert_eq!(saved.mode, Some(Mode::BlueGreen));
+    // A green-only env for a container that does not exist is rejected up front.
+    spec["update"] = json!({"container": "nope"});
+    let d = run(
+        &snapshot(plan(spec), Some(deployment(3, "a")), three_old_pods()),
+        0,
+    );
+    assert_eq!(d.status.phase, Some(Phase::Rejected));
+    assert!(
+        d.status.message.as_deref().unwrap().contains(
+            "spec.blueGreen.greenOnly.container: deployment liferay has no container \"nope\""
+        ),
+        "{:?}",
+        d.status.message
     );
 }

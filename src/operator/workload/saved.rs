@@ -1,14 +1,16 @@
-//! What the operator keeps on the target Deployment while a plan runs: which plan holds it
+//! What the operator keeps on the target workload while a plan runs: which plan holds it
 //! (`cutover.dev/plan`, the lock) and the fields it changed with their original values
 //! (`cutover.dev/saved`). Written in the same request as the change itself, so a crash can
-//! never separate a change from the record of how to undo it.
+//! never separate a change from the record of how to undo it. Pure.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy};
+use k8s_openapi::api::apps::v1::{DeploymentStrategy, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+
+use super::Workload;
 
 pub const PLAN_ANNOTATION: &str = "cutover.dev/plan";
 pub const SAVED_ANNOTATION: &str = "cutover.dev/saved";
@@ -26,14 +28,15 @@ pub enum Direction {
 /// The technique holding the target, as far as the target is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mode {
-    /// The Deployment's controller rolls out a new template, paced by the operator.
+    /// The workload's controller rolls out a new template, paced by the operator.
     Rollout,
-    /// Same template: pods are evicted one at a time behind a surge pod.
+    /// Same template: pods are evicted one at a time (behind a surge pod where the workload
+    /// can have one).
     Restart,
     /// Scale to zero, change, scale back.
     FullRestart,
     /// GitOps flow, RollingRestart or FullRestart: the pods move from the running ReplicaSet
-    /// to the pending template's while the Deployment stays paused (see [`Handover`]).
+    /// to the pending template's while the target stays paused (see [`Handover`]).
     PendingRollout,
     /// A green copy takes the traffic while the target is brought to the new template.
     BlueGreen,
@@ -47,7 +50,7 @@ pub struct Saved {
     pub mode: Option<Mode>,
     /// When the plan first acted on the target.
     pub started_at: Option<Timestamp>,
-    /// The rollout was stopped with the Deployment paused; leave it so.
+    /// The rollout was stopped and held where it stands; leave it so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub halted: bool,
     /// FullRestart: when the last pod was gone and the change was applied.
@@ -60,21 +63,32 @@ pub struct Saved {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
+    /// A Deployment's own strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<DeploymentStrategy>,
+    /// A StatefulSet's own update strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_strategy: Option<StatefulSetUpdateStrategy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_ready_seconds: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<PodTemplateSpec>,
+    /// Plain restart: the UIDs of the pods running when the plan began, the ones to restart.
+    /// A pod is restarted once no live pod carries its UID: a server fact, where comparing the
+    /// operator's clock with creation timestamps (whole seconds on a real API server) would
+    /// take a pod recreated under the same name in the same second for an old one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart_pods: Vec<String>,
     /// BlueGreen: the Service's selector before the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<BTreeMap<String, String>>,
     /// BlueGreen: the preview Service's selector before the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_selector: Option<BTreeMap<String, String>>,
-    /// BlueGreen: the `pod-template-hash` of the pods serving before the plan.
+    /// BlueGreen: the revision (`pod-template-hash`, `controller-revision-hash`) of the pods
+    /// serving before the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blue_hash: Option<String>,
     /// BlueGreen: when the Service was switched to green.
@@ -86,7 +100,7 @@ pub struct Saved {
     /// BlueGreen: the green copy is being removed; the plan then ends with this phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<crate::api::Phase>,
-    /// GitOps flow: the ReplicaSets the pods move between while the Deployment stays paused.
+    /// GitOps flow: the ReplicaSets the pods move between while the target stays paused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handover: Option<Handover>,
 }
@@ -123,14 +137,14 @@ pub struct Handover {
 }
 
 /// The plan holding the target, per its annotation.
-pub fn holder(target: &Deployment) -> Option<&str> {
+pub fn holder(target: &Workload) -> Option<&str> {
     annotations(target)
         .and_then(|a| a.get(PLAN_ANNOTATION))
         .map(String::as_str)
 }
 
 /// The saved state, when `plan` holds the target.
-pub fn saved_for(target: &Deployment, plan: &str) -> Option<Saved> {
+pub fn saved_for(target: &Workload, plan: &str) -> Option<Saved> {
     if holder(target) != Some(plan) {
         return None;
     }
@@ -139,9 +153,9 @@ pub fn saved_for(target: &Deployment, plan: &str) -> Option<Saved> {
 }
 
 /// `target` marked as held by `plan` with `saved`.
-pub fn mark(target: &mut Deployment, plan: &str, saved: &Saved) {
+pub fn mark(target: &mut Workload, plan: &str, saved: &Saved) {
     let annotations = target
-        .metadata
+        .metadata_mut()
         .annotations
         .get_or_insert_with(BTreeMap::new);
     annotations.insert(PLAN_ANNOTATION.to_string(), plan.to_string());
@@ -164,8 +178,8 @@ pub fn unmark_patch() -> serde_json::Value {
     serde_json::json!({"metadata": {"annotations": {PLAN_ANNOTATION: null, SAVED_ANNOTATION: null}}})
 }
 
-fn annotations(target: &Deployment) -> Option<&BTreeMap<String, String>> {
-    target.metadata.annotations.as_ref()
+fn annotations(target: &Workload) -> Option<&BTreeMap<String, String>> {
+    target.metadata().annotations.as_ref()
 }
 
 #[cfg(test)]
@@ -174,7 +188,7 @@ mod tests {
 
     #[test]
     fn marks_round_trip_and_belong_to_one_plan() {
-        let mut d = Deployment::default();
+        let mut d = Workload::from(k8s_openapi::api::apps::v1::StatefulSet::default());
         let saved = Saved {
             replicas: Some(3),
             paused: Some(false),
