@@ -41,6 +41,12 @@ async fn rolls_out_a_new_image(replicas: i32) {
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True")
     );
+    // kstatus: Reconciling is present only while true, so a finished plan has none.
+    assert!(
+        !status.conditions.iter().any(|c| c.type_ == "Reconciling"),
+        "{:?}",
+        status.conditions
+    );
     let records = env.endpoints();
     assert_ready_at_least(&records, start, replicas as usize);
     assert!(

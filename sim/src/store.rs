@@ -619,7 +619,15 @@ impl Store {
         {
             return Err(ApiError::conflict(res.as_str(), name));
         }
+        // A status write changes no metadata, but the managed fields that a server-side apply
+        // of the status computed are kept (the real server records them per subresource).
+        let applied_fields = (part == Part::Status && ctx.verb == "apply")
+            .then(|| new.pointer("/metadata/managedFields").cloned())
+            .flatten();
         new = merge_parts(&rt, part, &old, new);
+        if let Some(fields) = applied_fields {
+            util::meta_mut(&mut new).insert("managedFields".into(), fields);
+        }
         // System metadata is not writable.
         {
             let om = old["metadata"].as_object().cloned().unwrap_or_default();

@@ -172,6 +172,47 @@ async fn custom_resources_with_defaults_validation_and_status() {
         .unwrap();
     assert_eq!(w.data["status"]["phase"], "Done");
     assert_eq!(w.data["spec"]["size"], 4);
+    // The apply's managed fields are recorded for the status subresource, so a later apply
+    // that leaves out a condition removes it (kstatus: Reconciling goes once a plan is done).
+    let conditions = |types: &[&str]| {
+        let list: Vec<serde_json::Value> = types
+            .iter()
+            .map(|t| json!({"type": t, "status": "True"}))
+            .collect();
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"},
+               "status": {"phase": "Done", "conditions": list}})
+    };
+    for types in [&["Ready", "Reconciling"][..], &["Ready"][..]] {
+        widgets
+            .patch_status(
+                "w1",
+                &PatchParams::apply("operator").force(),
+                &Patch::Apply(&conditions(types)),
+            )
+            .await
+            .unwrap();
+    }
+    let w = widgets.get("w1").await.unwrap();
+    let types: Vec<&str> = w.data["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["Ready"],
+        "the condition the manager stopped applying is gone"
+    );
+    let entry = w
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .find(|m| m.manager.as_deref() == Some("operator"))
+        .expect("the apply's managed fields are recorded");
+    assert_eq!(entry.operation.as_deref(), Some("Apply"));
+    assert_eq!(entry.subresource.as_deref(), Some("status"));
 
     // The Table kubectl asks for carries the printer columns.
     let req = axum::http::Request::get("/apis/example.com/v1/namespaces/default/widgets")
