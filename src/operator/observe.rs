@@ -10,7 +10,7 @@ use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 
 use super::error::Error;
-use super::labels::selector_query;
+use super::labels::{map_matches, selector_query};
 use super::snapshot::{Peer, Snapshot};
 use super::step::blue_green::PLAN_LABEL;
 use super::step::blue_green::green_name;
@@ -106,6 +106,32 @@ pub async fn observe(
             .await
             .map_err(|e| Error::api("get", format!("service {preview_name}"), e))?
     };
+    let template_labels = target
+        .as_ref()
+        .and_then(|t| t.template())
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let services = Api::<Service>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::api("list", "services", e))?
+        .items;
+    let twins = services
+        .iter()
+        .filter(|s| s.labels().get(PLAN_LABEL).is_some_and(|p| p == name))
+        .cloned()
+        .collect();
+    let peer_services = if target.is_some() {
+        selecting_services(
+            services,
+            &[&plan.spec.service, preview_name],
+            kind.revision_label(),
+            &template_labels,
+        )
+    } else {
+        Vec::new()
+    };
     let peers = plans
         .state()
         .iter()
@@ -137,7 +163,32 @@ pub async fn observe(
         endpoint_slices,
         green,
         preview,
+        peer_services,
+        twins,
     }))
+}
+
+/// The Services, other than those named in `except`, whose non-empty selector (without
+/// `revision_label`, which a plan pins them with) matches `labels`.
+fn selecting_services(
+    services: Vec<Service>,
+    except: &[&String],
+    revision_label: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Vec<Service> {
+    services
+        .into_iter()
+        .filter(|s| !except.contains(&&s.name_any()))
+        .filter(|s| {
+            let mut selector = s
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.clone())
+                .unwrap_or_default();
+            selector.remove(revision_label);
+            !selector.is_empty() && map_matches(&selector, labels)
+        })
+        .collect()
 }
 
 /// The workload `name` of `kind`, if it exists.

@@ -8,6 +8,9 @@ mod full_restart;
 #[cfg(test)]
 mod gitops_tests;
 pub mod handover;
+mod isolation;
+#[cfg(test)]
+mod isolation_tests;
 mod pending_rollout;
 pub mod restart;
 mod rolling;
