@@ -267,3 +267,51 @@ async fn green_never_joins_blues_cluster() {
     assert_clean_end(&env, 2, NEW_IMAGE).await;
     env.stop_operator().await;
 }
+
+#[tokio::test]
+async fn cluster_code_without_green_only_is_rejected_and_touches_nothing() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    add_headless(&env, json!({"app": APP})).await;
+    let before = env.deployments().get(APP).await.unwrap();
+    env.start_operator();
+    let mut spec = cluster_plan();
+    spec["changes"] = json!([{"type": "ClusterCode",
+        "clusterCode": {"categories": ["Clustering"]}}]);
+    spec["blueGreen"] = json!({"scaleDownDelaySeconds": 0});
+    env.apply_plan("unisolated", spec).await;
+    let plan = env.wait_phase("unisolated", Phase::Rejected, LONG).await;
+    let message = plan.status.unwrap().message.unwrap();
+    assert!(
+        message.contains("blueGreen: {greenOnly: {env: [{name: DNS_MEMBERSHIP_SERVICE_NAME, value: liferay-headless-green}]}}"),
+        "{message}"
+    );
+    for (service, selector) in [
+        ("liferay-headless", json!({"app": APP})),
+        (APP, json!({"app": APP})),
+    ] {
+        let s = env.services().get(service).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(s.spec.unwrap().selector).unwrap(),
+            selector
+        );
+    }
+    assert!(
+        env.services()
+            .get_opt("liferay-headless-green")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        env.deployments()
+            .get_opt(&format!("{APP}-green"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let after = env.deployments().get(APP).await.unwrap();
+    assert_eq!(after.metadata.annotations, before.metadata.annotations);
+    assert_eq!(after.spec, before.spec);
+    env.stop_operator().await;
+}

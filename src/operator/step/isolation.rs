@@ -14,6 +14,7 @@ use kube::ResourceExt;
 use super::Cx;
 use super::blue_green::{COPY_LABEL, PLAN_LABEL};
 use super::restart::plan_owner;
+use crate::api::{Finding, Technique};
 use crate::operator::action::Action;
 use crate::operator::labels::twin_name;
 use crate::operator::workload::saved::Saved;
@@ -139,4 +140,36 @@ fn twin(
         }),
         status: None,
     }
+}
+
+/// A BlueGreen plan whose changes touch cluster communication (`clustering`: the first such
+/// change), on a target that other Services select, and with nothing in `blueGreen.greenOnly`
+/// to point green's discovery at the twins: green would look for its cluster where blue's
+/// is. The finding that rejects it, naming the Services and what to write.
+pub(super) fn missing_green_only(
+    snap: &crate::operator::snapshot::Snapshot,
+    clustering: Option<u32>,
+) -> Option<Finding> {
+    let change = clustering?;
+    if snap.peer_services.is_empty() || !snap.plan.spec.blue_green.green_only.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = snap.peer_services.iter().map(|s| s.name_any()).collect();
+    let twin = twin_name(&names[0]);
+    Some(Finding {
+        change,
+        rule: "cluster-isolation-needs-green-only".into(),
+        blocks: vec![Technique::BlueGreen],
+        message: format!(
+            "the change touches cluster communication and service {} also selects the pods of {} {}: green must not join blue's cluster through it; green gets the twin {}, so point green's discovery at it, e.g. blueGreen: {{greenOnly: {{env: [{{name: DNS_MEMBERSHIP_SERVICE_NAME, value: {twin}}}]}}}}",
+            names.join(", "),
+            crate::operator::workload::Kind::from(snap.plan.spec.target.kind),
+            snap.plan.spec.target.name,
+            names
+                .iter()
+                .map(|n| twin_name(n))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    })
 }

@@ -206,3 +206,51 @@ fn the_end_restores_the_selector_and_deletes_the_twin_before_the_record_goes() {
         d.actions
     );
 }
+
+fn cluster_code_spec(green_only: bool) -> serde_json::Value {
+    let mut spec = blue_green_spec();
+    spec["changes"] = json!([{"type": "ClusterCode",
+        "clusterCode": {"categories": ["Clustering"]}}]);
+    if !green_only {
+        spec["blueGreen"] = json!({});
+    }
+    spec
+}
+
+#[test]
+fn cluster_code_without_green_only_beside_a_headless_service_is_rejected_untouched() {
+    let mut snap = snapshot(
+        plan(cluster_code_spec(false)),
+        Some(deployment(2, "a")),
+        old_pods(),
+    );
+    snap.peer_services = vec![headless(json!({"app": "liferay"}))];
+    let d = run(&snap, 0);
+    assert_eq!(d.status.phase, Some(Phase::Rejected), "{:?}", d.status);
+    let message = d.status.message.clone().unwrap();
+    assert!(message.contains("service liferay-headless"), "{message}");
+    assert!(
+        message.contains("blueGreen: {greenOnly: {env: [{name: DNS_MEMBERSHIP_SERVICE_NAME, value: liferay-headless-green}]}}"),
+        "{message}"
+    );
+    assert!(message.ends_with("nothing was touched"), "{message}");
+    assert!(
+        d.status
+            .findings
+            .iter()
+            .any(|f| f.rule == "cluster-isolation-needs-green-only"),
+        "{:?}",
+        d.status.findings
+    );
+    assert!(
+        d.actions.iter().all(|a| matches!(a, Action::Event { .. })),
+        "{:?}",
+        d.actions
+    );
+    // With greenOnly, or with no Service beside the traffic Service, it goes ahead.
+    snap.plan = plan(cluster_code_spec(true));
+    assert_eq!(run(&snap, 0).status.phase, Some(Phase::Progressing));
+    snap.plan = plan(cluster_code_spec(false));
+    snap.peer_services.clear();
+    assert_eq!(run(&snap, 0).status.phase, Some(Phase::Progressing));
+}
