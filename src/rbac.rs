@@ -38,8 +38,14 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     // Pods: read, the surge pod created and deleted, old pods evicted.
     ("", &["pods"], &["list", "watch", "create", "delete"]),
     ("", &["pods/eviction"], &["create"]),
-    // The Service's selector (and a preview Service's) switched.
-    ("", &["services"], &["get", "patch"]),
+    // The Service's selector (and a preview Service's) switched; the other Services that
+    // select the target's pods listed, pinned to blue, and given a green twin that is
+    // deleted at the end.
+    (
+        "",
+        &["services"],
+        &["get", "list", "create", "patch", "delete"],
+    ),
     ("discovery.k8s.io", &["endpointslices"], &["list", "watch"]),
     // A fix pack catalog from a ConfigMap (--catalog-configmap).
     ("", &["configmaps"], &["get"]),

@@ -67,6 +67,19 @@ pub fn text(name: &str, evaluation: &Evaluation) -> String {
     out
 }
 
+/// For a BlueGreen plan whose changes touch cluster communication and whose
+/// `blueGreen.greenOnly` is empty: the line that says the cluster-isolation check (DESIGN
+/// invariant 11) needs the namespace's Services and is left to the operator. Text only; the
+/// JSON contract is unchanged.
+pub fn isolation_note(evaluation: &Evaluation, green_only_empty: bool) -> Option<String> {
+    (evaluation.verdict == crate::api::Verdict::BlueGreen
+        && evaluation.clustering.is_some()
+        && green_only_empty)
+        .then(|| {
+            "  note: the changes touch cluster communication and blueGreen.greenOnly is empty; whether another Service (a headless discovery Service) selects the target's pods is checked by the operator, which rejects the plan if one does: point green's discovery at the twin <service>-green in blueGreen.greenOnly\n".to_string()
+        })
+}
+
 /// "FixPack de-28-7010 -> de-32-7010", "PortalProperties".
 fn describe_change(change: &crate::api::Change) -> String {
     let detail = if let Some(f) = &change.fix_pack {
@@ -79,4 +92,37 @@ fn describe_change(change: &crate::api::Change) -> String {
         String::new()
     };
     format!("{}{detail}", change.kind.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::isolation_note;
+    use crate::api::MaintenancePlanSpec;
+    use crate::rules::{Catalog, evaluate};
+
+    fn spec(strategy: &str, changes: serde_json::Value) -> MaintenancePlanSpec {
+        serde_json::from_value(serde_json::json!({
+            "target": {"name": "liferay"}, "service": "liferay",
+            "strategy": strategy, "changes": changes
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_blue_green_cluster_code_plan_notes_that_isolation_is_the_operators_to_check() {
+        let cluster = serde_json::json!([{"type": "ClusterCode",
+            "clusterCode": {"categories": ["Clustering"]}}]);
+        let e = evaluate(&spec("BlueGreen", cluster.clone()), Catalog::builtin()).unwrap();
+        assert!(
+            isolation_note(&e, true)
+                .unwrap()
+                .contains("checked by the operator")
+        );
+        assert_eq!(isolation_note(&e, false), None, "greenOnly is given");
+        let other = serde_json::json!([{"type": "PortalProperties"}]);
+        let e = evaluate(&spec("BlueGreen", other), Catalog::builtin()).unwrap();
+        assert_eq!(isolation_note(&e, true), None, "no cluster code");
+        let e = evaluate(&spec("FullRestart", cluster), Catalog::builtin()).unwrap();
+        assert_eq!(isolation_note(&e, true), None, "no green copy");
+    }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use cutover::api::Phase;
 use serde_json::json;
-use support::{APP, Env, assert_clean_end, assert_no_mixing, assert_ready_at_least};
+use support::{
+    APP, Env, assert_clean_end, assert_isolated, assert_no_mixing, assert_ready_at_least,
+};
 
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32-jdk11";
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
@@ -228,5 +230,88 @@ async fn deleting_the_plan_after_the_switch_returns_to_blue_first() {
             .is_none(),
         "green is removed"
     );
+    env.stop_operator().await;
+}
+
+/// A headless discovery Service beside the traffic Service, selecting the same pods.
+async fn add_headless(env: &Env, selector: serde_json::Value) {
+    let headless: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "liferay-headless", "namespace": env.ns},
+        "spec": {"clusterIP": "None", "publishNotReadyAddresses": true, "selector": selector,
+                 "ports": [{"name": "jgroups", "port": 7800}]}
+    }))
+    .unwrap();
+    env.services()
+        .create(&kube::api::PostParams::default(), &headless)
+        .await
+        .unwrap();
+}
+
+fn cluster_plan() -> serde_json::Value {
+    let mut spec = java_plan();
+    spec["strategy"] = json!("BlueGreen");
+    spec["blueGreen"]["greenOnly"] = json!({"env": [
+        {"name": "DNS_MEMBERSHIP_SERVICE_NAME", "value": "liferay-headless-green"}]});
+    spec
+}
+
+#[tokio::test]
+async fn green_never_joins_blues_cluster() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    add_headless(&env, json!({"app": APP})).await;
+    env.start_operator();
+    env.apply_plan("isolated", cluster_plan()).await;
+    env.wait_phase("isolated", Phase::Succeeded, LONG).await;
+    assert_isolated(&env, &format!("{APP}-green-"), json!({"app": APP})).await;
+    assert_clean_end(&env, 2, NEW_IMAGE).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn cluster_code_without_green_only_is_rejected_and_touches_nothing() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    add_headless(&env, json!({"app": APP})).await;
+    let before = env.deployments().get(APP).await.unwrap();
+    env.start_operator();
+    let mut spec = cluster_plan();
+    spec["changes"] = json!([{"type": "ClusterCode",
+        "clusterCode": {"categories": ["Clustering"]}}]);
+    spec["blueGreen"] = json!({"scaleDownDelaySeconds": 0});
+    env.apply_plan("unisolated", spec).await;
+    let plan = env.wait_phase("unisolated", Phase::Rejected, LONG).await;
+    let message = plan.status.unwrap().message.unwrap();
+    assert!(
+        message.contains("blueGreen: {greenOnly: {env: [{name: DNS_MEMBERSHIP_SERVICE_NAME, value: liferay-headless-green}]}}"),
+        "{message}"
+    );
+    for (service, selector) in [
+        ("liferay-headless", json!({"app": APP})),
+        (APP, json!({"app": APP})),
+    ] {
+        let s = env.services().get(service).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(s.spec.unwrap().selector).unwrap(),
+            selector
+        );
+    }
+    assert!(
+        env.services()
+            .get_opt("liferay-headless-green")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        env.deployments()
+            .get_opt(&format!("{APP}-green"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let after = env.deployments().get(APP).await.unwrap();
+    assert_eq!(after.metadata.annotations, before.metadata.annotations);
+    assert_eq!(after.spec, before.spec);
     env.stop_operator().await;
 }

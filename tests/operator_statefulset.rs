@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
-use support::{APP, Env, assert_ready_at_least};
+use support::{APP, Env, assert_isolated, assert_ready_at_least};
 
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
@@ -306,5 +306,30 @@ async fn an_abort_mid_rollout_brings_the_replaced_pods_back() {
     assert!(message.contains("rolled back"), "{message}");
     assert_ready_at_least(&env.endpoints(), start, 2);
     assert_clean_end(&env, 3, OLD_IMAGE, own_strategy).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn a_green_stateful_set_never_joins_blues_cluster() {
+    let mut env = Env::new().await;
+    deploy(&env, 2, json!({"type": "RollingUpdate"})).await;
+    let own_strategy = strategy_of(&env).await;
+    env.start_operator();
+    let mut spec = plan(Some(NEW_IMAGE));
+    spec["strategy"] = json!("BlueGreen");
+    spec["blueGreen"] = json!({"scaleDownDelaySeconds": 0, "greenOnly": {"env": [
+        {"name": "DNS_MEMBERSHIP_SERVICE_NAME", "value": "liferay-headless-green"}]}});
+    env.apply_plan("isolated", spec).await;
+    env.wait_phase("isolated", Phase::Succeeded, LONG).await;
+    env.wait("green to be gone", LONG, || async {
+        let green = stateful_sets(&env)
+            .get_opt(&format!("{APP}-green"))
+            .await
+            .ok()?;
+        green.is_none().then_some(())
+    })
+    .await;
+    assert_isolated(&env, &format!("{APP}-green-"), json!({"app": APP})).await;
+    assert_clean_end(&env, 2, NEW_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }

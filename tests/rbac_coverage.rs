@@ -79,6 +79,16 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
         .create(&PostParams::default(), &preview)
         .await
         .unwrap();
+    // A headless discovery Service: BlueGreen pins it to blue and gives green a twin.
+    let headless: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "metadata": {"name": "headless", "namespace": NS},
+        "spec": {"clusterIP": "None", "selector": {"app": APP}, "ports": [{"port": 7800}]}
+    }))
+    .unwrap();
+    env.services()
+        .create(&PostParams::default(), &headless)
+        .await
+        .unwrap();
     let (child, kubeconfig) = operator(&env);
 
     // A paced rollout, a plain restart held by a disruption budget for a moment, a BlueGreen

@@ -55,7 +55,12 @@ pub fn run(args: &Args) -> ExitCode {
                 Format::Text => {
                     let texts: Vec<String> = results
                         .iter()
-                        .map(|(d, e)| report::text(d.name(), e))
+                        .map(|(d, e)| {
+                            let green_only_empty = d.plan.spec.blue_green.green_only.is_empty();
+                            let mut text = report::text(d.name(), e);
+                            text.extend(report::isolation_note(e, green_only_empty));
+                            text
+                        })
                         .collect();
                     print!("{}", texts.join("\n"));
                 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 
 use super::workload::{Kind, Workload};
 
@@ -42,6 +42,10 @@ pub enum Action {
         service: String,
         selector: BTreeMap<String, String>,
     },
+    /// Create a Service (the green twin of a Service that selects the target's pods).
+    CreateService(Box<Service>),
+    /// Delete a Service the operator created.
+    DeleteService { name: String },
     /// Create a pod (the surge pod of a restart).
     CreatePod(Box<Pod>),
     /// Delete a pod the operator created itself, or one that never became Ready and holds

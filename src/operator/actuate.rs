@@ -122,6 +122,14 @@ async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
                 .map(|_| ())
                 .map_err(|e| Error::api("patch", format!("service {service} selector"), e))
         }
+        Action::CreateService(service) => {
+            let services: Api<Service> = Api::namespaced(t.client.clone(), ns);
+            create_once(&services, service, "service").await
+        }
+        Action::DeleteService { name } => {
+            let services: Api<Service> = Api::namespaced(t.client.clone(), ns);
+            delete_if_there(&services, name, DeleteParams::default(), "service").await
+        }
         Action::CreatePod(pod) => create_once(&pods, pod, "pod").await,
         Action::DeletePod { name } => {
             delete_if_there(&pods, name, DeleteParams::default(), "pod").await

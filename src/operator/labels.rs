@@ -97,3 +97,48 @@ mod tests {
         assert!(selector_matches(&LabelSelector::default(), &labels(&[])));
     }
 }
+
+/// The longest name a Service may have (a DNS label).
+const DNS_LABEL_MAX: usize = 63;
+
+/// The name of the green twin of Service `service`: `<service>-green`, or, where that is
+/// longer than a DNS label allows, `service` cut short with a hash of the full name, so that
+/// two long names never share a twin. Used for the twins themselves and for a green
+/// StatefulSet's `serviceName`.
+pub fn twin_name(service: &str) -> String {
+    let name = format!("{service}-green");
+    if name.len() <= DNS_LABEL_MAX {
+        return name;
+    }
+    // FNV-1a: stable across builds and platforms.
+    let hash = service.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let suffix = format!("-{:08x}-green", hash as u32);
+    let mut cut = DNS_LABEL_MAX - suffix.len();
+    while !service.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = service[..cut].trim_end_matches(['-', '.']);
+    format!("{head}{suffix}")
+}
+
+#[cfg(test)]
+mod twin_tests {
+    use super::twin_name;
+
+    #[test]
+    fn a_short_name_gets_the_green_suffix() {
+        assert_eq!(twin_name("liferay-headless"), "liferay-headless-green");
+    }
+
+    #[test]
+    fn a_long_name_is_cut_to_a_dns_label_with_a_hash() {
+        let long = "a".repeat(60);
+        let twin = twin_name(&long);
+        assert!(twin.len() <= 63, "{twin}");
+        assert!(twin.ends_with("-green"));
+        assert_ne!(twin, twin_name(&format!("{}b", "a".repeat(59))));
+        assert_eq!(twin, twin_name(&long));
+    }
+}

@@ -10,11 +10,12 @@ use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 
 use super::error::Error;
-use super::labels::selector_query;
+use super::labels::{map_matches, selector_query};
 use super::snapshot::{Peer, Snapshot};
 use super::step::blue_green::PLAN_LABEL;
 use super::step::blue_green::green_name;
 use super::step::handover::HELD_LABEL;
+use super::workload::saved::saved_for;
 use super::workload::{Kind, Workload};
 use crate::api::MaintenancePlan;
 
@@ -106,6 +107,40 @@ pub async fn observe(
             .await
             .map_err(|e| Error::api("get", format!("service {preview_name}"), e))?
     };
+    let template_labels = target
+        .as_ref()
+        .and_then(|t| t.template())
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let services = Api::<Service>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::api("list", "services", e))?
+        .items;
+    let twins = services
+        .iter()
+        .filter(|s| s.labels().get(PLAN_LABEL).is_some_and(|p| p == name))
+        .cloned()
+        .collect();
+    // Those this plan pinned stay peers whatever their selector or the template became, so
+    // that they are restored.
+    let pinned: Vec<String> = target
+        .as_ref()
+        .and_then(|t| saved_for(t, name))
+        .map(|s| s.peer_selectors.into_keys().collect())
+        .unwrap_or_default();
+    let peer_services = if target.is_some() {
+        selecting_services(
+            services,
+            &[&plan.spec.service, preview_name],
+            &pinned,
+            kind.revision_label(),
+            &template_labels,
+        )
+    } else {
+        Vec::new()
+    };
     let peers = plans
         .state()
         .iter()
@@ -137,7 +172,37 @@ pub async fn observe(
         endpoint_slices,
         green,
         preview,
+        peer_services,
+        twins,
     }))
+}
+
+/// The Services, other than those named in `except`, whose non-empty selector (without
+/// `revision_label`, which a plan pins them with) matches `labels`, and those named in
+/// `pinned`.
+fn selecting_services(
+    services: Vec<Service>,
+    except: &[&String],
+    pinned: &[String],
+    revision_label: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Vec<Service> {
+    services
+        .into_iter()
+        .filter(|s| !except.contains(&&s.name_any()))
+        .filter(|s| {
+            if pinned.contains(&s.name_any()) {
+                return true;
+            }
+            let mut selector = s
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.clone())
+                .unwrap_or_default();
+            selector.remove(revision_label);
+            !selector.is_empty() && map_matches(&selector, labels)
+        })
+        .collect()
 }
 
 /// The workload `name` of `kind`, if it exists.
@@ -160,4 +225,47 @@ async fn get_workload(
             .map_err(|e| Error::api("get", what(), e))?
             .map(Workload::from),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str, selector: serde_json::Value) -> Service {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name},
+            "spec": {"selector": selector}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn peer_services_select_the_targets_pods_pinned_or_not() {
+        let labels = [("app".to_string(), "liferay".to_string())].into();
+        let services = vec![
+            service("liferay", serde_json::json!({"app": "liferay"})),
+            service("preview", serde_json::json!({"app": "liferay"})),
+            service("headless", serde_json::json!({"app": "liferay"})),
+            service(
+                "pinned",
+                serde_json::json!({"app": "liferay", "pod-template-hash": "old"}),
+            ),
+            service(
+                "headless-green",
+                serde_json::json!({"app": "liferay", "cutover.dev/copy": "green"}),
+            ),
+            service("other", serde_json::json!({"app": "other"})),
+            service("moved", serde_json::json!({"app": "moved"})),
+            service("empty", serde_json::json!({})),
+        ];
+        let names: Vec<String> = selecting_services(
+            services,
+            &[&"liferay".to_string(), &"preview".to_string()],
+            &["moved".to_string()],
+            "pod-template-hash",
+            &labels,
+        )
+        .iter()
+        .map(|s| s.name_any())
+        .collect();
+        assert_eq!(names, ["headless", "pinned", "moved"]);
+    }
 }

@@ -51,4 +51,11 @@ pub struct Snapshot {
     pub green: Option<Workload>,
     /// The preview Service of a BlueGreen plan, if it names one that exists.
     pub preview: Option<Service>,
+    /// The other Services that select the target's pods (a headless Service for cluster
+    /// discovery, say): neither `spec.service` nor the preview Service, with a non-empty
+    /// selector that, leaving out the revision label a plan pins it with, matches the
+    /// target's pod template labels.
+    pub peer_services: Vec<Service>,
+    /// The Services labelled with the plan's name: the green twins of the peer Services.
+    pub twins: Vec<Service>,
 }

@@ -41,6 +41,8 @@ pub struct Assessment {
     pub remedy: Option<Remedy>,
     /// The plan says two things about one change: no technique may carry it out.
     pub contradiction: bool,
+    /// The change touches cluster communication: green must not join blue's cluster.
+    pub clustering: bool,
 }
 
 struct Context<'a> {
@@ -61,6 +63,7 @@ impl Context<'_> {
             },
             remedy: None,
             contradiction: false,
+            clustering: false,
         }
     }
 
@@ -315,13 +318,18 @@ fn fix_pack(
                 ),
             )
         };
-        if c.kind.touches_clustering() {
+        let clustering = c.kind.touches_clustering();
+        if clustering {
             message.push_str("; green must not join blue's cluster");
         }
-        out.push(if c.kind.touches_schema() {
+        let assessment = if c.kind.touches_schema() {
             cx.breaking_for_shared_data(rule, message)
         } else {
             cx.finding(rule, &[Technique::RollingRestart], message)
+        };
+        out.push(Assessment {
+            clustering,
+            ..assessment
         });
     }
     Ok(())
@@ -442,23 +450,27 @@ fn cluster_code(cx: &Context, c: &ClusterCodeChange) -> Result<Assessment, Inval
     }
     let advice =
         "green must not join blue's cluster: give it its own cluster name or discovery settings";
+    let clustering = |a: Assessment| Assessment {
+        clustering: true,
+        ..a
+    };
     Ok(if !touched.is_empty() {
-        cx.finding(
+        clustering(cx.finding(
             "cluster-code-change",
             &[Technique::RollingRestart],
             format!(
                 "changes cluster-communication code ({}): nodes on old and new code cannot talk to each other; {advice}",
                 touched.join("; ")
             ),
-        )
+        ))
     } else if c.packages.is_empty() {
-        cx.finding(
+        clustering(cx.finding(
             "cluster-code-change",
             &[Technique::RollingRestart],
             format!(
                 "a cluster code change that names no package or category is presumed to touch cluster communication; {advice}"
             ),
-        )
+        ))
     } else {
         cx.finding(
             "cluster-code-outside-communication",

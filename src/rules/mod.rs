@@ -33,6 +33,10 @@ pub struct Evaluation {
     /// Why the verdict is what it is; for a rejected plan, the settings that would make it
     /// executable.
     pub explanation: String,
+    /// The first change that touches cluster communication (cluster code, a clustering fix
+    /// pack), if any: a green copy must be kept out of blue's cluster (DESIGN invariant 11).
+    /// Not part of the JSON.
+    pub clustering: Option<u32>,
 }
 
 /// A field of the plan that the rules cannot read.
@@ -111,7 +115,12 @@ pub fn evaluate_with(
     };
     let verdict = decision::decide(spec.strategy, spec.allow_downtime, &found, gap);
     let explanation = decision::explain(spec.strategy, spec.allow_downtime, &found, verdict, gap);
+    let clustering = found
+        .iter()
+        .find(|a| a.clustering)
+        .map(|a| a.finding.change);
     Ok(Evaluation {
+        clustering,
         verdict,
         changes: effective.into_iter().map(|(c, _)| c).collect(),
         findings: found.into_iter().map(|a| a.finding).collect(),

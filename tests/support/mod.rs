@@ -565,3 +565,48 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// Over the whole run, blue's headless Service never listed a green pod and green's twin
+/// never listed anything else, the twin did list green, and at the end the headless
+/// Service selects what it did before and the twin is gone.
+pub async fn assert_isolated(env: &Env, green_prefix: &str, selector: serde_json::Value) {
+    let listed = |r: &EndpointsRecord| -> Vec<String> {
+        r.ready
+            .iter()
+            .map(|p| p.name.clone())
+            .chain(r.not_ready.iter().cloned())
+            .collect()
+    };
+    for r in env.endpoints_of("liferay-headless") {
+        let names = listed(&r);
+        assert!(
+            names.iter().all(|n| !n.starts_with(green_prefix)),
+            "blue's headless service listed green: {names:?}"
+        );
+    }
+    let twin = env.endpoints_of("liferay-headless-green");
+    assert!(
+        twin.iter().any(|r| !r.ready.is_empty()),
+        "the twin listed green's pods"
+    );
+    for r in twin {
+        let names = listed(&r);
+        assert!(
+            names.iter().all(|n| n.starts_with(green_prefix)),
+            "green's twin listed blue: {names:?}"
+        );
+    }
+    let headless = env.services().get("liferay-headless").await.unwrap();
+    assert_eq!(
+        serde_json::to_value(headless.spec.unwrap().selector).unwrap(),
+        selector
+    );
+    assert!(
+        env.services()
+            .get_opt("liferay-headless-green")
+            .await
+            .unwrap()
+            .is_none(),
+        "the twin is removed"
+    );
+}

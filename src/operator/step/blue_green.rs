@@ -12,6 +12,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 
 use super::handover::{self, Pace, Turn};
+use super::isolation;
 use super::restart::plan_owner;
 use super::{Cx, Progressed};
 use crate::api::{DataIsolation, Phase, Progress};
@@ -114,6 +115,7 @@ pub(super) fn begin(
             .as_ref()
             .and_then(|p| p.spec.as_ref())
             .and_then(|s| s.selector.clone()),
+        peer_selectors: isolation::originals(cx),
         blue_hash: Some(blue_hash.clone()),
         // GitOps flow: the target already carries the new template; once green serves, its
         // pods move to that template's ReplicaSet while the target stays paused.
@@ -131,14 +133,18 @@ pub(super) fn begin(
                 DataIsolation::Isolated => "its own copy of the",
             }
         ),
-        vec![
-            cx.target.patch(mark_patch(cx.plan, &saved)),
-            Action::SetServiceSelector {
-                service: cx.spec.service.clone(),
-                selector: pinned(cx, &selector, &blue_hash),
-            },
-            green_copy(cx, &new_template).create(),
-        ],
+        // The record first; then blue's cluster closed to green, before green exists.
+        [cx.target.patch(mark_patch(cx.plan, &saved))]
+            .into_iter()
+            .chain(isolation::keep(cx, &saved))
+            .chain([
+                Action::SetServiceSelector {
+                    service: cx.spec.service.clone(),
+                    selector: pinned(cx, &selector, &blue_hash),
+                },
+                green_copy(cx, &new_template).create(),
+            ])
+            .collect(),
     )
     .with_progress(Some(Progress::new(0, total)))
 }
@@ -192,7 +198,17 @@ fn endpoints_only(cx: &Cx, hash: &str) -> bool {
         })
 }
 
+/// One look at a running BlueGreen: blue's cluster is kept closed to green (a reverted pin
+/// is pinned again, a missing twin created) ahead of whatever the cutover does next.
 pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
+    let mut p = progress(cx, saved);
+    let mut actions = isolation::keep(cx, saved);
+    actions.append(&mut p.actions);
+    p.actions = actions;
+    p
+}
+
+fn progress(cx: &Cx, saved: &Saved) -> Progressed {
     let total = saved.replicas.unwrap_or_else(|| cx.target.replicas());
     let original = saved.selector.clone().unwrap_or_default();
     let current = service_selector(cx);

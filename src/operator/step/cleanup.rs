@@ -38,6 +38,7 @@ pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Act
             cx.snap.preview.as_ref(),
             saved.preview_selector.as_ref(),
         );
+        actions.extend(super::isolation::restore(cx, saved));
         actions.push(cx.target.patch(patch));
     }
     let serving_workers = cx

@@ -139,6 +139,8 @@ impl Model {
             endpoint_slices: vec![],
             green: None,
             preview: None,
+            peer_services: Vec::new(),
+            twins: Vec::new(),
         }
     }
 

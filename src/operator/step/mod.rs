@@ -8,6 +8,9 @@ mod full_restart;
 #[cfg(test)]
 mod gitops_tests;
 pub mod handover;
+mod isolation;
+#[cfg(test)]
+mod isolation_tests;
 mod pending_rollout;
 pub mod restart;
 mod rolling;
@@ -535,6 +538,12 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         (Technique::RollingRestart, None) => restart::begin(&cx),
         (Technique::FullRestart, None) => full_restart::begin(&cx, ready.new_template),
         (Technique::BlueGreen, pending) => {
+            if let Some(finding) = isolation::missing_green_only(snap, evaluation.clustering) {
+                let message = format!("{}; nothing was touched", finding.message);
+                d.status.findings.push(finding);
+                d.phase(Phase::Rejected, "Done", message);
+                return d.finish();
+            }
             let green = blue_green::green_name(&spec.target.name);
             if snap.green.as_ref().is_some_and(|g| {
                 g.labels()

@@ -92,6 +92,8 @@ pub(super) fn snapshot(
         endpoint_slices: vec![],
         green: None,
         preview: None,
+        peer_services: Vec::new(),
+        twins: Vec::new(),
     }
 }
 

@@ -87,6 +87,10 @@ pub struct Saved {
     /// BlueGreen: the preview Service's selector before the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_selector: Option<BTreeMap<String, String>>,
+    /// BlueGreen: the selectors of the other Services that selected the target's pods (by
+    /// name) before they were pinned to blue.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peer_selectors: BTreeMap<String, BTreeMap<String, String>>,
     /// BlueGreen: the revision (`pod-template-hash`, `controller-revision-hash`) of the pods
     /// serving before the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -220,7 +220,10 @@ pub(super) fn green_copy(
                 match_expressions: spec.selector.match_expressions,
             },
             template,
-            service_name: spec.service_name.map(|s| format!("{s}-green")),
+            service_name: spec
+                .service_name
+                .as_deref()
+                .map(crate::operator::labels::twin_name),
             min_ready_seconds: spec.min_ready_seconds,
             pod_management_policy: spec.pod_management_policy,
             volume_claim_templates: spec.volume_claim_templates,
