@@ -76,7 +76,8 @@ async fn abort_mid_way_rolls_back_one_pod_at_a_time() {
     env.deploy_app(3).await;
     let start = env.endpoints().len() - 1;
     env.start_operator();
-    env.apply_plan("fixpack", slow_plan(200)).await;
+    // Slow enough that the abort lands mid-way on either bed (the real one rolls fast).
+    env.apply_plan("fixpack", slow_plan(1000)).await;
     wait_progress(&env, "fixpack", 1).await;
     env.patch_plan("fixpack", json!({"abort": true})).await;
     let plan = env.wait_phase("fixpack", Phase::Aborted, LONG).await;
@@ -98,7 +99,7 @@ async fn deleting_a_running_plan_aborts_it_before_it_goes() {
     env.deploy_app(3).await;
     let start = env.endpoints().len() - 1;
     env.start_operator();
-    env.apply_plan("fixpack", slow_plan(200)).await;
+    env.apply_plan("fixpack", slow_plan(1000)).await;
     wait_progress(&env, "fixpack", 1).await;
     env.delete_plan("fixpack").await;
     env.wait_gone("fixpack", LONG).await;
