@@ -47,7 +47,7 @@ pub fn text(name: &str, evaluation: &Evaluation) -> String {
         if let Some(from) = &c.inferred_from {
             out.push_str(&format!(
                 "  change {i}  inferred {}  from {from}\n",
-                describe_change(&c.change)
+                c.change.summary()
             ));
         }
     }
@@ -78,20 +78,6 @@ pub fn isolation_note(evaluation: &Evaluation, green_only_empty: bool) -> Option
         .then(|| {
             "  note: the changes touch cluster communication and blueGreen.greenOnly is empty; whether another Service (a headless discovery Service) selects the target's pods is checked by the operator, which rejects the plan if one does: point green's discovery at the twin <service>-green in blueGreen.greenOnly\n".to_string()
         })
-}
-
-/// "FixPack de-28-7010 -> de-32-7010", "PortalProperties".
-fn describe_change(change: &crate::api::Change) -> String {
-    let detail = if let Some(f) = &change.fix_pack {
-        format!(" {} -> {}", f.from, f.to)
-    } else if let Some(j) = &change.java_version {
-        format!(" {} -> {}", j.from, j.to)
-    } else if let Some(c) = &change.custom {
-        format!(" \"{}\"", c.description)
-    } else {
-        String::new()
-    };
-    format!("{}{detail}", change.kind.as_str())
 }
 
 #[cfg(test)]

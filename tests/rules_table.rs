@@ -37,15 +37,7 @@ fn isolated(mut s: MaintenancePlanSpec) -> MaintenancePlanSpec {
 }
 
 fn bare(kind: ChangeType) -> Change {
-    Change {
-        kind,
-        fix_pack: None,
-        module: None,
-        java_version: None,
-        cluster_code: None,
-        activation_key: None,
-        custom: None,
-    }
+    Change::bare(kind)
 }
 
 fn fix_pack(from: &str, to: &str) -> Change {

@@ -90,6 +90,33 @@ impl ChangeType {
 }
 
 impl Change {
+    /// A change of `kind` with no member field (the kinds that need none, or one to fill in).
+    pub fn bare(kind: ChangeType) -> Change {
+        Change {
+            kind,
+            fix_pack: None,
+            module: None,
+            java_version: None,
+            cluster_code: None,
+            activation_key: None,
+            custom: None,
+        }
+    }
+
+    /// The change in a few words: `FixPack de-28 -> de-32`, `Custom "new session format"`.
+    pub fn summary(&self) -> String {
+        let detail = if let Some(f) = &self.fix_pack {
+            format!(" {} -> {}", f.from, f.to)
+        } else if let Some(j) = &self.java_version {
+            format!(" {} -> {}", j.from, j.to)
+        } else if let Some(c) = &self.custom {
+            format!(" \"{}\"", c.description)
+        } else {
+            String::new()
+        };
+        format!("{}{detail}", self.kind.as_str())
+    }
+
     /// The member fields present on this item, as spelled in YAML.
     pub fn members_present(&self) -> Vec<&'static str> {
         [

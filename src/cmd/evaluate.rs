@@ -10,6 +10,7 @@ use cutover::api::Verdict;
 use cutover::input::{InputError, PlanDocument, read_plans};
 use cutover::manifest::{Manifest, read_manifests};
 use cutover::operator::template::updated_template;
+use cutover::operator::workload::Kind;
 use cutover::report::{self, PlanReport};
 use cutover::rules::{Catalog, Evaluation, Known, Templates, evaluate_with};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -214,11 +215,7 @@ fn templates_for(
     };
     let new = match &doc.plan.spec.update {
         Some(update) => updated_template(
-            &format!(
-                "{} {}",
-                format!("{:?}", running.kind).to_lowercase(),
-                running.name
-            ),
+            &format!("{} {}", Kind::from(running.kind).word(), running.name),
             &new_base.template,
             update,
         )

@@ -132,22 +132,6 @@ pub fn assess_all(
     Ok(out)
 }
 
-/// "FixPack de-28 -> de-29": a change in a few words.
-fn summary(change: &Change) -> String {
-    let detail = match change.kind {
-        ChangeType::FixPack => change
-            .fix_pack
-            .as_ref()
-            .map(|f| format!(" {} -> {}", f.from, f.to)),
-        ChangeType::JavaVersion => change
-            .java_version
-            .as_ref()
-            .map(|j| format!(" {} -> {}", j.from, j.to)),
-        _ => None,
-    };
-    format!("{}{}", change.kind.as_str(), detail.unwrap_or_default())
-}
-
 fn contradiction(
     cx: &Context,
     spec: &MaintenancePlanSpec,
@@ -163,8 +147,8 @@ fn contradiction(
             &[Technique::RollingRestart, Technique::BlueGreen],
             format!(
                 "change {declared} declares {} but the new template says {} ({read_from}); make spec.changes say what the new template does, or fix the template",
-                summary(declared_change),
-                summary(&inferred.change)
+                declared_change.summary(),
+                inferred.change.summary()
             ),
         )
     }

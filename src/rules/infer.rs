@@ -96,7 +96,7 @@ pub fn infer(
     ] {
         if !set.is_empty() {
             out.push(Inferred {
-                change: bare(kind),
+                change: Change::bare(kind),
                 from: format!("{what} {}", set.into_iter().collect::<Vec<_>>().join(", ")),
                 unrecognized_image: false,
             });
@@ -119,21 +119,9 @@ fn init_containers(t: &PodTemplateSpec) -> &[Container] {
         .unwrap_or(&[])
 }
 
-fn bare(kind: ChangeType) -> Change {
-    Change {
-        kind,
-        fix_pack: None,
-        module: None,
-        java_version: None,
-        cluster_code: None,
-        activation_key: None,
-        custom: None,
-    }
-}
-
 /// A change the rules cannot read, not declared safe for a rolling restart.
 fn custom(description: String) -> Change {
-    let mut change = bare(ChangeType::Custom);
+    let mut change = Change::bare(ChangeType::Custom);
     change.custom = Some(CustomChange {
         description,
         rolling_restart_safe: false,
@@ -176,7 +164,7 @@ fn image_change(
     };
     let (old_id, new_id) = (old_tag.fix_pack_id(), new_tag.fix_pack_id());
     if old_id != new_id {
-        let mut change = bare(ChangeType::FixPack);
+        let mut change = Change::bare(ChangeType::FixPack);
         change.fix_pack = Some(FixPackChange {
             from: old_id,
             to: new_id,
@@ -190,7 +178,7 @@ fn image_change(
     // Same product version and release: only the image's own version, timestamp or
     // variant differ (the container's OS and scripts).
     Inferred {
-        change: bare(ChangeType::AppServer),
+        change: Change::bare(ChangeType::AppServer),
         from,
         unrecognized_image: false,
     }
@@ -247,7 +235,7 @@ fn java_change(container: &str, name: &str, old: Option<&Container>, new: &Conta
         });
     match versions {
         Some((f, t)) => {
-            let mut change = bare(ChangeType::JavaVersion);
+            let mut change = Change::bare(ChangeType::JavaVersion);
             change.java_version = Some(JavaVersionChange {
                 from: f.to_string(),
                 to: t.to_string(),
