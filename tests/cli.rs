@@ -513,3 +513,67 @@ mod inferred {
         }
     }
 }
+
+/// Every example plan means on the sample application what it says on its own: the changes
+/// the operator reads from the template agree with the declared ones, so the verdict with the
+/// application's manifest as `--before` is the verdict without it.
+#[test]
+fn the_example_plans_agree_with_the_sample_applications_templates() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let files = |dir: &str| -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(format!("{root}/{dir}"))
+            .unwrap()
+            .map(|e| e.unwrap().path().display().to_string())
+            .filter(|p| p.ends_with(".yaml"))
+            .collect();
+        out.sort();
+        out
+    };
+    let apps = files("examples/app");
+    let verdict = |args: &[&str]| -> Option<String> {
+        let out = cutover(args, None);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(report["strategy"].as_str()?.to_string())
+    };
+    let mut checked = Vec::new();
+    let mut unmatched = Vec::new();
+    for plan in files("examples") {
+        let alone = verdict(&["evaluate", "-o", "json", "-f", &plan])
+            .unwrap_or_else(|| panic!("{plan} evaluates on its own"));
+        let on_app = apps.iter().find_map(|app| {
+            verdict(&["evaluate", "-o", "json", "-f", &plan, "--before", app])
+                .map(|v| (app.clone(), v))
+        });
+        match on_app {
+            Some((app, with_app)) => {
+                assert_eq!(
+                    alone, with_app,
+                    "{plan}: {alone} on its own but {with_app} on {app}: its declared changes and its image disagree"
+                );
+                checked.push(plan);
+            }
+            None => unmatched.push(plan),
+        }
+    }
+    let deployment_plans = [
+        "cluster-code",
+        "config-only",
+        "fixpack-downtime",
+        "fixpack-isolated",
+        "fixpack-revertible",
+        "fixpack-shared-rejected",
+        "image-only",
+        "java-major",
+        "module-add-column",
+        "module-drop-column",
+        "plain-restart",
+    ];
+    for name in deployment_plans {
+        assert!(
+            checked
+                .iter()
+                .any(|p| p.ends_with(&format!("/{name}.yaml"))),
+            "examples/{name}.yaml was not checked against a sample application (unmatched: {unmatched:?})"
+        );
+    }
+}

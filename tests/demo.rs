@@ -17,7 +17,7 @@ fn the_demo_runs_every_technique_and_passes_its_checks() {
     );
     let summary = stdout.split("== Summary").nth(1).expect("a summary");
     for row in [
-        "fixpack-de-32    RollingRestart  Succeeded",
+        "fixpack-de-29    RollingRestart  Succeeded",
         "java-11          BlueGreen       Succeeded",
         "fixpack-de-40    Rejected        Rejected",
     ] {

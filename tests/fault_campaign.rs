@@ -36,7 +36,7 @@ use serde_json::json;
 use support::{APP, Env, Killed, NS};
 
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
-const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
 const PLAN: &str = "campaign";
 /// The bearer token of the operator process: fault rules match it and nothing else.
 const OPERATOR_TOKEN: &str = "cutover-operator";
@@ -240,7 +240,7 @@ impl RunConfig {
             Technique::Rollout => {
                 let mut spec = json!({
                     "target": {"name": APP}, "service": APP,
-                    "changes": [{"type": "FixPack", "fixPack": {"from": "de-31", "to": "de-32"}}],
+                    "changes": [{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}],
                     "update": update
                 });
                 if self.permanent {

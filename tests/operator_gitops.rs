@@ -21,7 +21,7 @@ use support::{APP, Env, NS, assert_no_mixing, assert_ready_at_least};
 use tokio::sync::watch;
 
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
-const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
 const REPLICAS: i32 = 3;
 const MANAGER: &str = "gitops-sync";
 const LONG: Duration = Duration::from_secs(30);
@@ -292,8 +292,8 @@ async fn gitops_story(plan: Value, selector: Selector) -> (Env, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_of_the_pending_template_never_fights_the_sync_loop() {
     let plan = git_plan(
-        "fixpack-de-32",
-        json!([{"type": "FixPack", "fixPack": {"from": "de-31", "to": "de-32"}}]),
+        "fixpack-de-29",
+        json!([{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}]),
         json!({}),
     );
     let (env, start) = gitops_story(plan, Selector::FromGit).await;
@@ -318,7 +318,7 @@ async fn a_blue_green_cutover_of_the_pending_template_never_fights_the_sync_loop
 async fn a_full_restart_of_the_pending_template_never_runs_two_versions_at_once() {
     let plan = git_plan(
         "restart-all",
-        json!([{"type": "FixPack", "fixPack": {"from": "de-31", "to": "de-32"}}]),
+        json!([{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}]),
         json!({"strategy": "FullRestart", "allowDowntime": true}),
     );
     let (env, start) = gitops_story(plan, Selector::FromGit).await;

@@ -12,7 +12,7 @@ use serde_json::json;
 use support::{APP, Env, assert_clean_end, assert_ready_at_least};
 
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
-const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
 const LONG: Duration = Duration::from_secs(30);
 
 /// A rollout whose new pods take `ready_ms` to become Ready.
@@ -169,7 +169,7 @@ async fn full_restart_only_with_downtime_allowed() {
     env.start_operator();
     let spec = json!({
         "target": {"name": APP}, "service": APP, "strategy": "FullRestart",
-        "changes": [{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-32"}}],
+        "changes": [{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}],
         "update": {"image": NEW_IMAGE}
     });
     env.apply_plan("no-window", spec.clone()).await;
@@ -327,5 +327,56 @@ async fn plans_that_cannot_act_are_rejected_with_a_clear_message_and_touch_nothi
         );
     }
     assert!(!operator_touched_target(&env).await);
+    env.stop_operator().await;
+}
+
+/// DESIGN section 2b in the cluster: a plan that only bumps the image from de-28 to de-32 and
+/// declares nothing is read as the fix pack move it is. On shared data it crosses the
+/// non-revertible de-30 and is Rejected touching nothing; with isolated data it goes
+/// blue-green. `status.changes` lists the inferred change, as the API server stores it.
+#[tokio::test]
+async fn an_image_bump_alone_is_read_as_the_fix_pack_it_is() {
+    const DE_32: &str = "liferay/dxp:7.0.10-de-32";
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    env.start_operator();
+    let spec = json!({"target": {"name": APP}, "service": APP, "update": {"image": DE_32}});
+    env.apply_plan("image-only", spec.clone()).await;
+    let rejected = env.wait_phase("image-only", Phase::Rejected, LONG).await;
+    let status = rejected.status.unwrap();
+    let [change] = status.changes.as_slice() else {
+        panic!("one inferred change in the status: {:?}", status.changes);
+    };
+    assert_eq!(change.source, cutover::api::ChangeSource::Inferred);
+    let fix_pack = change.change.fix_pack.as_ref().expect("a FixPack change");
+    assert_eq!(
+        (fix_pack.from.as_str(), fix_pack.to.as_str()),
+        ("de-28-7010", "de-32-7010")
+    );
+    assert!(
+        status
+            .findings
+            .iter()
+            .any(|f| f.change == 0 && f.message.contains("de-30")),
+        "{:?}",
+        status.findings
+    );
+    assert!(
+        !operator_touched_target(&env).await,
+        "a rejected plan touches nothing"
+    );
+    env.delete_plan("image-only").await;
+    env.wait_gone("image-only", LONG).await;
+
+    let mut isolated = spec;
+    isolated["blueGreen"] = json!({"dataIsolation": "Isolated", "scaleDownDelaySeconds": 0});
+    env.apply_plan("image-isolated", isolated).await;
+    let done = env
+        .wait_phase("image-isolated", Phase::Succeeded, LONG)
+        .await;
+    let status = done.status.unwrap();
+    assert_eq!(status.strategy.map(|s| s.as_str()), Some("BlueGreen"));
+    assert_eq!(status.changes.len(), 1, "{:?}", status.changes);
+    assert_clean_end(&env, 2, DE_32).await;
     env.stop_operator().await;
 }

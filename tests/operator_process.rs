@@ -12,7 +12,7 @@ use cutover::api::Phase;
 use serde_json::json;
 use support::{APP, Env, Killed, assert_clean_end, assert_ready_at_least};
 
-const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
 
 fn operator(kubeconfig: &std::path::Path) -> Killed {
     support::run_operator(kubeconfig, "warn", Stdio::null())

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use support::{APP, Env, assert_isolated, assert_ready_at_least};
 
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
-const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
 const LONG: Duration = Duration::from_secs(60);
 
 fn stateful_sets(env: &Env) -> Api<StatefulSet> {
@@ -79,7 +79,7 @@ fn plan(update: Option<&str>) -> Value {
     let mut spec = json!({"target": {"kind": "StatefulSet", "name": APP}, "service": APP});
     if let Some(image) = update {
         spec["update"] = json!({"image": image});
-        spec["changes"] = json!([{"type": "FixPack", "fixPack": {"from": "de-31", "to": "de-32"}}]);
+        spec["changes"] = json!([{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}]);
     }
     spec
 }

@@ -95,6 +95,8 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     // cutover with a preview Service, a full restart, the GitOps flow forward and back, and a
     // deleted plan.
     let base = json!({"target": {"name": APP}, "service": APP});
+    // The test images are no Liferay tags the rules can read: say they can be rolled.
+    let rolling_safe = json!([{"type": "Custom", "custom": {"description": "a test image", "rollingRestartSafe": true}}]);
     let with = |extra: serde_json::Value| {
         let mut spec = base.clone();
         for (k, v) in extra.as_object().unwrap() {
@@ -105,7 +107,7 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     run_plan(
         &env,
         "rollout",
-        with(json!({"update": {"image": "v2"}})),
+        with(json!({"changes": rolling_safe, "update": {"image": "v2"}})),
         Phase::Succeeded,
     )
     .await;
@@ -137,7 +139,13 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
             "spec": {"containers": [{"name": APP, "image": image}]}}}})
     };
     env.patch_deployment(pend("v5", json!({}))).await;
-    run_plan(&env, "pending", base.clone(), Phase::Succeeded).await;
+    run_plan(
+        &env,
+        "pending",
+        with(json!({"changes": rolling_safe})),
+        Phase::Succeeded,
+    )
+    .await;
     env.patch_deployment(pend(
         "v6",
         json!({"sim.cutover.dev/ready-after-ms": "never"}),
@@ -146,7 +154,7 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     run_plan(
         &env,
         "pending-late",
-        with(json!({"rollingRestart": {"podReadyTimeoutSeconds": 1}})),
+        with(json!({"changes": rolling_safe, "rollingRestart": {"podReadyTimeoutSeconds": 1}})),
         Phase::Failed,
     )
     .await;
@@ -180,7 +188,7 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     run_plan(
         &env,
         "sts-rollout",
-        stateful(json!({"update": {"image": "c2"}})),
+        stateful(json!({"changes": rolling_safe, "update": {"image": "c2"}})),
         Phase::Succeeded,
     )
     .await;

@@ -85,24 +85,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     let plans = [
         (
-            "fixpack-de-32",
-            "Fix pack de-31 -> de-32 crosses no non-revertible fix pack: expect a RollingRestart",
-            json!({"changes": [{"type": "FixPack", "fixPack": {"from": "de-31", "to": "de-32"}}],
-                   "update": {"image": "liferay/dxp:7.0.10-de-32"}}),
+            "fixpack-de-29",
+            "Fix pack de-28 -> de-29 crosses no non-revertible fix pack: expect a RollingRestart",
+            json!({"changes": [{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}],
+                   "update": {"image": "liferay/dxp:7.0.10-de-29"}}),
             Phase::Succeeded,
         ),
         (
             "java-11",
             "Java 8 -> 11 changes the major version: expect a BlueGreen cutover",
             json!({"changes": [{"type": "JavaVersion", "javaVersion": {"from": "1.8.0_292", "to": "11.0.12"}}],
-                   "update": {"image": "liferay/dxp:7.0.10-de-32-jdk11"},
+                   "update": {"image": "liferay/dxp:7.0.10-de-29-jdk11"},
                    "blueGreen": {"scaleDownDelaySeconds": 1}}),
             Phase::Succeeded,
         ),
         (
             "fixpack-de-40",
-            "Fix pack de-32 -> de-40 on shared data without a downtime window: expect Rejected",
-            json!({"changes": [{"type": "FixPack", "fixPack": {"from": "de-32", "to": "de-40"}}],
+            "Fix pack de-29 -> de-40 on shared data without a downtime window: expect Rejected",
+            json!({"changes": [{"type": "FixPack", "fixPack": {"from": "de-29", "to": "de-40"}}],
                    "update": {"image": "liferay/dxp:7.0.10-de-40"}}),
             Phase::Rejected,
         ),

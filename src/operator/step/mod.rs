@@ -4,10 +4,13 @@
 
 pub mod blue_green;
 mod cleanup;
+mod evaluation;
 mod full_restart;
 #[cfg(test)]
 mod gitops_tests;
 pub mod handover;
+#[cfg(test)]
+mod inference_tests;
 mod isolation;
 #[cfg(test)]
 mod isolation_tests;
@@ -35,7 +38,7 @@ use crate::api::{
 };
 use crate::operator::replica_sets::{self, Running};
 use crate::operator::workload::{Kind, Workload};
-use crate::rules::{Catalog, evaluate_for};
+use crate::rules::Catalog;
 
 /// The finalizer that lets a running plan be aborted safely before it is deleted.
 pub const FINALIZER: &str = "cutover.dev/abort-on-delete";
@@ -304,13 +307,10 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     // The status write of the first step can be lost after its actions were carried out (an
     // API error, a crash): the plan then goes on from the target's marks. The evaluation is
     // pure and the spec immutable, so record it again rather than leave it out for good.
-    let replicas = saved
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .or(snap.target.as_ref().map(Workload::replicas));
     if d.status.strategy.is_none()
-        && let Ok(evaluation) = evaluate_for(&plan.spec, catalog, replicas)
+        && let Ok(evaluation) = evaluation::evaluate_in_cluster(snap, catalog, saved.as_ref())
     {
+        d.status.changes = evaluation.changes;
         d.status.findings = evaluation.findings;
         d.status.strategy = Some(evaluation.verdict);
     }
@@ -435,17 +435,18 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         );
         return d.finish();
     }
-    let replicas = snap.target.as_ref().map(Workload::replicas);
-    let evaluation = match evaluate_for(spec, catalog, replicas) {
+    let evaluation = match evaluation::evaluate_in_cluster(snap, catalog, None) {
         Ok(e) => e,
         Err(invalid) => {
             d.invalid = true;
             d.status.strategy = Some(Verdict::Rejected);
+            d.status.changes.clear();
             d.status.findings.clear();
             d.phase(Phase::Rejected, "Done", format!("invalid plan: {invalid}"));
             return d.finish();
         }
     };
+    d.status.changes = evaluation.changes.clone();
     d.status.findings = evaluation.findings.clone();
     d.status.strategy = Some(evaluation.verdict);
     let Some(technique) = evaluation.verdict.technique() else {

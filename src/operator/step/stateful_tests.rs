@@ -8,7 +8,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use super::tests::{at, base_spec, events, plan, run, service, with_status};
+use super::tests::{at, base_spec, events, plan, rolling_safe_build, run, service, with_status};
 use crate::api::{Phase, Verdict};
 use crate::operator::action::Action;
 use crate::operator::snapshot::Snapshot;
@@ -271,6 +271,7 @@ fn rolling_update() -> Value {
 fn update_spec(image: &str) -> Value {
     let mut spec = base_spec();
     spec["target"]["kind"] = json!("StatefulSet");
+    spec["changes"] = rolling_safe_build();
     spec["update"] = json!({"image": image});
     spec
 }

@@ -97,6 +97,13 @@ pub(super) fn snapshot(
     }
 }
 
+/// A declared change that says what a new image brings and that old and new pods can run
+/// side by side: with it, an image the rules cannot read does not block RollingRestart.
+pub(super) fn rolling_safe_build() -> serde_json::Value {
+    json!([{"type": "Custom",
+            "custom": {"description": "a new build of the portal", "rollingRestartSafe": true}}])
+}
+
 pub(super) fn run(snap: &Snapshot, now: i64) -> Decision {
     step(snap, Catalog::builtin(), at(now))
 }
@@ -126,6 +133,7 @@ fn three_old_pods() -> Vec<Pod> {
 #[test]
 fn a_new_plan_gets_the_finalizer_and_starts_a_paced_rollout() {
     let mut spec = base_spec();
+    spec["changes"] = rolling_safe_build();
     spec["update"] = json!({"image": "liferay/dxp:de-32"});
     spec["rollingRestart"] = json!({"minReadySeconds": 5});
     let mut p = plan(spec);
