@@ -3,7 +3,8 @@
 //! 100 ms for the whole run, as Argo CD with self-heal or Flux would. A RollingRestart, a
 //! BlueGreen and a FullRestart plan all succeed, the invariants hold over the recorded
 //! history, the last apply of Git's manifests changes nothing, and a template change without
-//! a plan rolls nothing.
+//! a plan rolls nothing. On both beds: on the real control plane the Deployment and
+//! garbage-collector controllers are the real ones.
 
 mod support;
 
@@ -17,7 +18,7 @@ use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use support::{APP, Env, NS, assert_no_mixing, assert_ready_at_least};
+use support::{APP, Env, assert_no_mixing, assert_ready_at_least};
 use tokio::sync::watch;
 
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
@@ -26,10 +27,10 @@ const REPLICAS: i32 = 3;
 const MANAGER: &str = "gitops-sync";
 const LONG: Duration = Duration::from_secs(30);
 
-fn git_deployment(image: &str, paused: bool) -> Value {
+fn git_deployment(ns: &str, image: &str, paused: bool) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": APP, "namespace": NS, "labels": {"app.kubernetes.io/instance": "portal"}},
+        "metadata": {"name": APP, "namespace": ns, "labels": {"app.kubernetes.io/instance": "portal"}},
         "spec": {
             "replicas": REPLICAS,
             "paused": paused,
@@ -43,10 +44,10 @@ fn git_deployment(image: &str, paused: bool) -> Value {
     })
 }
 
-fn git_service() -> Value {
+fn git_service(ns: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": APP, "namespace": NS},
+        "metadata": {"name": APP, "namespace": ns},
         "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}
     })
 }
@@ -58,12 +59,12 @@ fn git_plan(name: &str, changes: Value, extra: Value) -> Value {
     }
     json!({
         "apiVersion": "cutover.dev/v1alpha1", "kind": "MaintenancePlan",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name},
         "spec": spec
     })
 }
 
-fn api_for(client: &Client, manifest: &Value) -> Api<DynamicObject> {
+fn api_for(client: &Client, ns: &str, manifest: &Value) -> Api<DynamicObject> {
     let (group, version) = match manifest["apiVersion"].as_str().unwrap().split_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
         None => (
@@ -83,7 +84,7 @@ fn api_for(client: &Client, manifest: &Value) -> Api<DynamicObject> {
         kind: kind.to_string(),
         plural,
     };
-    Api::namespaced_with(client.clone(), NS, &resource)
+    Api::namespaced_with(client.clone(), ns, &resource)
 }
 
 /// How the sync tool treats the Service's selector.
@@ -98,13 +99,18 @@ enum Selector {
 }
 
 /// Applies every manifest once, as the sync tool does; returns the resourceVersions after.
-async fn sync_once(client: &Client, manifests: &[Value], selector: Selector) -> Vec<String> {
+async fn sync_once(
+    client: &Client,
+    ns: &str,
+    manifests: &[Value],
+    selector: Selector,
+) -> Vec<String> {
     let mut versions = Vec::new();
     for manifest in manifests {
         let mut manifest = manifest.clone();
         if selector == Selector::Live && manifest["kind"] == "Service" {
             // Before the Service exists, Git's selector creates it.
-            if let Some(live) = Api::<Service>::namespaced(client.clone(), NS)
+            if let Some(live) = Api::<Service>::namespaced(client.clone(), ns)
                 .get_opt(APP)
                 .await
                 .expect("service read")
@@ -113,7 +119,7 @@ async fn sync_once(client: &Client, manifests: &[Value], selector: Selector) -> 
             }
         }
         let name = manifest["metadata"]["name"].as_str().unwrap().to_string();
-        let applied = api_for(client, &manifest)
+        let applied = api_for(client, ns, &manifest)
             .patch(
                 &name,
                 &PatchParams::apply(MANAGER).force(),
@@ -134,7 +140,7 @@ struct SyncLoop {
 }
 
 impl SyncLoop {
-    fn start(client: Client, commit: Vec<Value>, selector: Selector) -> SyncLoop {
+    fn start(client: Client, ns: String, commit: Vec<Value>, selector: Selector) -> SyncLoop {
         let commit = Arc::new(Mutex::new(commit));
         let (stop, mut stopped) = watch::channel(false);
         let manifests = commit.clone();
@@ -142,7 +148,7 @@ impl SyncLoop {
             let mut syncs = 0;
             loop {
                 let current = manifests.lock().unwrap().clone();
-                sync_once(&client, &current, selector).await;
+                sync_once(&client, &ns, &current, selector).await;
                 syncs += 1;
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -164,7 +170,7 @@ impl SyncLoop {
 }
 
 async fn replica_sets(env: &Env) -> Vec<ReplicaSet> {
-    Api::<ReplicaSet>::namespaced(env.client.clone(), NS)
+    Api::<ReplicaSet>::namespaced(env.client.clone(), &env.ns)
         .list(&ListParams::default())
         .await
         .unwrap()
@@ -186,20 +192,22 @@ async fn wait_ready(env: &Env, image: &str) {
 /// Runs the whole GitOps story for one plan; returns the index in the endpoint history where
 /// the plan was committed.
 async fn gitops_story(plan: Value, selector: Selector) -> (Env, usize) {
-    let mut env = Env::on_sim().await;
+    let mut env = Env::new().await;
     env.start_operator();
     let client = env.client.clone();
+    let ns = env.ns.clone();
 
     // Commit 1: the application as it runs today.
     let sync = SyncLoop::start(
         client.clone(),
-        vec![git_deployment(OLD_IMAGE, false), git_service()],
+        ns.clone(),
+        vec![git_deployment(&ns, OLD_IMAGE, false), git_service(&ns)],
         selector,
     );
     wait_ready(&env, OLD_IMAGE).await;
 
     // Commit 2: the new template, held back by `paused`. Nothing rolls.
-    sync.push(vec![git_deployment(NEW_IMAGE, true), git_service()]);
+    sync.push(vec![git_deployment(&ns, NEW_IMAGE, true), git_service(&ns)]);
     let sets_before = replica_sets(&env).await.len();
     let endpoints_before = env.endpoints().len();
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -218,7 +226,9 @@ async fn gitops_story(plan: Value, selector: Selector) -> (Env, usize) {
     // Commit 3: the plan that says how.
     let name = plan["metadata"]["name"].as_str().unwrap().to_string();
     let start = env.endpoints().len() - 1;
-    let git = vec![git_deployment(NEW_IMAGE, true), git_service(), plan];
+    let mut plan = plan;
+    plan["metadata"]["namespace"] = json!(ns);
+    let git = vec![git_deployment(&ns, NEW_IMAGE, true), git_service(&ns), plan];
     sync.push(git.clone());
     env.wait("the sync loop to create the plan", LONG, || async {
         env.plans().get_opt(&name).await.ok().flatten()
@@ -232,12 +242,12 @@ async fn gitops_story(plan: Value, selector: Selector) -> (Env, usize) {
     assert!(syncs > 5, "the sync loop kept applying ({syncs} syncs)");
 
     // A last apply of Git's manifests finds nothing to change.
-    let before = sync_once(&client, &git, Selector::FromGit).await;
-    let after = sync_once(&client, &git, Selector::FromGit).await;
+    let before = sync_once(&client, &ns, &git, Selector::FromGit).await;
+    let after = sync_once(&client, &ns, &git, Selector::FromGit).await;
     assert_eq!(before, after, "a repeated apply is a no-op");
     let deployment = env.deployments().get(APP).await.unwrap();
     let rv = deployment.metadata.resource_version.clone();
-    sync_once(&client, &git, Selector::FromGit).await;
+    sync_once(&client, &ns, &git, Selector::FromGit).await;
     assert_eq!(
         env.deployments()
             .get(APP)
@@ -270,9 +280,10 @@ async fn gitops_story(plan: Value, selector: Selector) -> (Env, usize) {
     for rs in replica_sets(&env).await {
         let labels = rs.metadata.labels.clone().unwrap_or_default();
         assert!(
-            !labels.contains_key("cutover.dev/plan"),
-            "replica set {:?} still held: {labels:?}",
-            rs.metadata.name
+            !labels.keys().any(|k| k.starts_with("cutover.dev/")),
+            "replica set {:?} still carries a label of cutover's (held: {}): {labels:?}",
+            rs.metadata.name,
+            cutover::operator::step::handover::HELD_LABEL
         );
         assert!(
             rs.metadata
