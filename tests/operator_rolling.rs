@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cutover::api::Phase;
 use serde_json::json;
-use support::{APP, Env, assert_clean_end, assert_ready_at_least, survivors};
+use support::{APP, Env, assert_clean_end, assert_ready_at_least, assert_ready_at_most, survivors};
 
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
@@ -49,6 +49,7 @@ async fn rolls_out_a_new_image(replicas: i32) {
     );
     let records = env.endpoints();
     assert_ready_at_least(&records, start, replicas as usize);
+    assert_ready_at_most(&records, start, replicas as usize + 1);
     assert!(
         survivors(&records, start).is_empty(),
         "every pod was replaced"

@@ -444,6 +444,20 @@ pub fn assert_ready_at_least(records: &[EndpointsRecord], from: usize, min_ready
     }
 }
 
+/// One pod at a time: from `from` on, never more than `max_ready` ready endpoints (the
+/// replicas and one surge pod), so no second replacement started before the first was done.
+pub fn assert_ready_at_most(records: &[EndpointsRecord], from: usize, max_ready: usize) {
+    for (i, r) in records.iter().enumerate().skip(from) {
+        let names: Vec<&str> = r.ready.iter().map(|p| p.name.as_str()).collect();
+        assert!(
+            r.ready.len() <= max_ready,
+            "endpoint change #{i} at {} lists {} ready endpoints (at most {max_ready} expected): {names:?}",
+            r.time,
+            r.ready.len()
+        );
+    }
+}
+
 /// Invariant 2 (BlueGreen): the ready endpoints are pods of one template at every moment.
 pub fn assert_no_mixing(records: &[EndpointsRecord], from: usize) {
     if let Err(violation) = cutover::invariants::no_mixing(records, from) {
