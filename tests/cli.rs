@@ -555,25 +555,9 @@ fn the_example_plans_agree_with_the_sample_applications_templates() {
             None => unmatched.push(plan),
         }
     }
-    let deployment_plans = [
-        "cluster-code",
-        "config-only",
-        "fixpack-downtime",
-        "fixpack-isolated",
-        "fixpack-revertible",
-        "fixpack-shared-rejected",
-        "image-only",
-        "java-major",
-        "module-add-column",
-        "module-drop-column",
-        "plain-restart",
-    ];
-    for name in deployment_plans {
-        assert!(
-            checked
-                .iter()
-                .any(|p| p.ends_with(&format!("/{name}.yaml"))),
-            "examples/{name}.yaml was not checked against a sample application (unmatched: {unmatched:?})"
-        );
-    }
+    assert!(
+        unmatched.is_empty(),
+        "example plans whose target no sample application in examples/app holds: {unmatched:?}"
+    );
+    assert!(checked.len() >= 13, "{checked:?}");
 }
