@@ -610,6 +610,53 @@ pub async fn assert_isolated(env: &Env, green_prefix: &str, selector: serde_json
             "green's twin listed blue: {names:?}"
         );
     }
+    // Blue's headless Service follows the target's own pods: it never lists two revisions at
+    // once, and once the target takes the new template (green serving) it lists the target's
+    // new pods only, before the switch back: listing blue's old pods to them would let them
+    // join the old cluster.
+    let revision = |p: &cutover_sim::EndpointPod| {
+        p.labels
+            .get("pod-template-hash")
+            .or_else(|| p.labels.get("controller-revision-hash"))
+            .cloned()
+    };
+    let headless = env.endpoints_of("liferay-headless");
+    for r in &headless {
+        let mut revisions: Vec<String> = r.ready.iter().filter_map(revision).collect();
+        revisions.dedup();
+        assert!(
+            revisions.len() <= 1,
+            "blue's headless service listed pods of two revisions at {}: {:?}",
+            r.time,
+            listed(r)
+        );
+    }
+    let blue: Vec<String> = headless
+        .iter()
+        .find(|r| !r.ready.is_empty())
+        .map(|r| r.ready.iter().filter_map(revision).collect())
+        .expect("blue's headless service listed blue's pods");
+    // Until the traffic Service's first change after the last one that listed green.
+    let traffic = env.endpoints();
+    let last_green = traffic
+        .iter()
+        .rposition(|r| r.ready.iter().any(|p| p.name.starts_with(green_prefix)))
+        .expect("green served");
+    let green_served_until = traffic
+        .get(last_green + 1)
+        .map_or(traffic[last_green].time, |r| r.time);
+    assert!(
+        headless
+            .iter()
+            .filter(|r| r.time < green_served_until)
+            .any(|r| {
+                !r.ready.is_empty()
+                    && r.ready
+                        .iter()
+                        .all(|p| revision(p).is_some_and(|v| !blue.contains(&v)))
+            }),
+        "while green served, blue's headless service never listed the target's new pods (blue's revision {blue:?})"
+    );
     let headless = env.services().get("liferay-headless").await.unwrap();
     assert_eq!(
         serde_json::to_value(headless.spec.unwrap().selector).unwrap(),

@@ -1,6 +1,7 @@
 //! Cluster isolation for BlueGreen (invariant 11): every other Service that selects the
-//! target's pods (a headless Service for cluster discovery, say) is pinned to blue's revision
-//! for the whole cutover, and green gets a twin of each, `<service>-green`, that lists green's
+//! target's pods (a headless Service for cluster discovery, say) is pinned to the target's own
+//! revision for the whole cutover (blue's, then, once green serves and the target takes the
+//! new template, the target's new one, never green's), and green gets a twin of each, `<service>-green`, that lists green's
 //! pods only. The original selectors are saved on the target with the first change; at the
 //! end they are restored and the twins deleted. Pure: actions derived from the snapshot and
 //! the saved record, written only where the cluster differs.
@@ -17,7 +18,8 @@ use super::restart::plan_owner;
 use crate::api::{Finding, Technique};
 use crate::operator::action::Action;
 use crate::operator::labels::twin_name;
-use crate::operator::workload::saved::Saved;
+use crate::operator::replica_sets::same_template;
+use crate::operator::workload::saved::{Direction, Saved};
 
 fn selector_of(service: &Service) -> BTreeMap<String, String> {
     service
@@ -36,10 +38,32 @@ pub(super) fn originals(cx: &Cx) -> BTreeMap<String, BTreeMap<String, String>> {
         .collect()
 }
 
-/// What keeps green out of blue's cluster: each saved peer Service pinned to `blue_hash` and
-/// its twin present. Nothing when all is so already.
+/// The revision the peer Services list: blue's, until the target itself is brought to the
+/// new template (after the switch, while green serves); from then on that of the target's new
+/// pods, so that they find each other and never the old ones on their way out.
+fn own_revision(cx: &Cx, saved: &Saved) -> String {
+    let blue = saved.blue_hash.clone().unwrap_or_default();
+    if saved.direction == Direction::Back {
+        return blue;
+    }
+    if let Some(h) = &saved.handover {
+        return if h.moving { h.new_hash.clone() } else { blue };
+    }
+    let moved = match (&saved.template, cx.target.template()) {
+        (Some(original), Some(live)) => !same_template(original, live),
+        _ => false,
+    };
+    match cx.target.template_revision(&cx.snap.replica_sets) {
+        Some(revision) if moved => revision.to_string(),
+        _ => blue,
+    }
+}
+
+/// What keeps green out of blue's cluster: each saved peer Service pinned to the target's own
+/// revision (blue's, then the new one once the target takes it) and its twin present.
+/// Nothing when all is so already.
 pub(super) fn keep(cx: &Cx, saved: &Saved) -> Vec<Action> {
-    let blue_hash = saved.blue_hash.clone().unwrap_or_default();
+    let blue_hash = own_revision(cx, saved);
     let mut actions = Vec::new();
     for (name, original) in &saved.peer_selectors {
         let Some(service) = cx.snap.peer_services.iter().find(|s| &s.name_any() == name) else {

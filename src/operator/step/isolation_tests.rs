@@ -254,3 +254,63 @@ fn cluster_code_without_green_only_beside_a_headless_service_is_rejected_untouch
     snap.peer_services.clear();
     assert_eq!(run(&snap, 0).status.phase, Some(Phase::Progressing));
 }
+
+/// After the switch, the target brought to the new template: its controller has made the
+/// new ReplicaSet (`with_new_set`) or not yet.
+fn target_on_the_new_template(with_new_set: bool) -> Snapshot {
+    let mut snap = running(headless(pinned()), true, None);
+    let mut target = deployment(2, "liferay/dxp:de-32");
+    let saved = Saved {
+        mode: Some(Mode::BlueGreen),
+        replicas: Some(2),
+        selector: Some(original()),
+        peer_selectors: [("liferay-headless".to_string(), original())].into(),
+        blue_hash: Some("old".into()),
+        template: deployment(2, "a").template().cloned(),
+        switched_at: Some(super::tests::at(-5)),
+        ..Default::default()
+    };
+    record::mark(&mut target, "p1", &saved);
+    let set = |hash: &str, image: &str, revision: i32| {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("liferay-{hash}"), "labels": {"pod-template-hash": hash},
+                         "annotations": {"deployment.kubernetes.io/revision": revision.to_string()}},
+            "spec": {"selector": {"matchLabels": {"app": "liferay", "pod-template-hash": hash}},
+                     "template": {"metadata": {"labels": {"app": "liferay", "pod-template-hash": hash}},
+                                  "spec": {"containers": [{"name": "liferay", "image": image}]}}}
+        }))
+        .unwrap()
+    };
+    snap.replica_sets = vec![set("old", "a", 1)];
+    if with_new_set {
+        snap.replica_sets.push(set("new", "liferay/dxp:de-32", 2));
+    }
+    snap.target = Some(target);
+    snap
+}
+
+fn headless_selector_set(actions: &[Action]) -> Option<BTreeMap<String, String>> {
+    actions.iter().find_map(|a| match a {
+        Action::SetServiceSelector { service, selector } if service == "liferay-headless" => {
+            Some(selector.clone())
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn once_the_target_takes_the_new_template_the_headless_service_lists_its_new_pods_only() {
+    // Its new pods must find each other, not blue's old ones on their way out (and never
+    // green's, which have a revision of their own).
+    let d = run(&target_on_the_new_template(true), 0);
+    let selector = headless_selector_set(&d.actions).expect("the pin moves to the new revision");
+    assert_eq!(
+        selector.get("pod-template-hash").map(String::as_str),
+        Some("new")
+    );
+    assert_eq!(selector.get("app").map(String::as_str), Some("liferay"));
+
+    // Until its controller has made the new set, the pin stays on blue's revision.
+    let d = run(&target_on_the_new_template(false), 0);
+    assert_eq!(headless_selector_set(&d.actions), None, "{:?}", d.actions);
+}

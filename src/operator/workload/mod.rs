@@ -265,6 +265,21 @@ impl Workload {
         }
     }
 
+    /// The revision of the workload's own template, once its controller has made one for it:
+    /// the ReplicaSet that carries that template (a Deployment), the update revision (a
+    /// StatefulSet). Identified by the template, so that a rollout just written never reads as
+    /// the old revision.
+    pub fn template_revision<'a>(&'a self, replica_sets: &'a [ReplicaSet]) -> Option<&'a str> {
+        match self {
+            Workload::Deployment(_) => {
+                let template = self.template()?;
+                super::replica_sets::with_template(replica_sets, template)
+                    .and_then(super::replica_sets::hash)
+            }
+            Workload::StatefulSet(s) => stateful_set::update_revision(s),
+        }
+    }
+
     /// Whether an extra pod can serve beside its own while they restart (a StatefulSet's
     /// pods have identities; an extra one would not be one of them).
     pub fn can_surge(&self) -> bool {
