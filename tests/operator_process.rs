@@ -1,7 +1,7 @@
 //! `cutover run` as a separate process against the simulated cluster: killed with SIGKILL
 //! after each of its writes in turn and started again, every plan (a paced rollout, a plain
-//! restart, BlueGreen, and the GitOps flow's pending template) still ends Succeeded with the
-//! invariants kept over the whole history.
+//! restart, BlueGreen, and the GitOps flow's pending template; of a Deployment and of a
+//! StatefulSet) still ends Succeeded with the invariants kept over the whole history.
 
 mod support;
 
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use cutover::api::Phase;
 use serde_json::json;
+use support::stateful::{assert_stateful_clean_end, deploy_stateful, stateful_sets, strategy_of};
 use support::{APP, Env, Killed, assert_clean_end, assert_ready_at_least};
 
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
@@ -23,25 +24,43 @@ fn kill(child: Killed) {
     drop(child);
 }
 
+/// What the plan acts on.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// A Deployment; the new image comes with the plan's update.
+    Deployment,
+    /// The GitOps flow: the new image is the paused Deployment's pending template.
+    PendingTemplate,
+    /// A StatefulSet (rolling update) with a headless governing Service.
+    StatefulSet,
+}
+
 /// Runs a plan with the operator killed right after its `kill_after`-th write; returns how
-/// many writes the operator made in all. With `gitops`, the new image is the paused
-/// Deployment's pending template rather than the plan's update.
+/// many writes the operator made in all.
 async fn run_with_kill_in(
     spec: serde_json::Value,
     replicas: i32,
     image: &str,
     kill_after: usize,
-    gitops: bool,
+    shape: Shape,
 ) -> usize {
     // A rolling restart mixes versions by design; a BlueGreen cutover never does.
     let spec_is_blue_green = spec["changes"][0]["type"] == "JavaVersion";
     let env = Env::on_sim().await;
-    env.deploy_app(replicas).await;
-    if gitops {
-        env.patch_deployment(json!({"spec": {"paused": true, "template": {
-            "metadata": {"annotations": {"sim.cutover.dev/ready-after-ms": "30"}},
-            "spec": {"containers": [{"name": APP, "image": image}]}}}}))
-            .await;
+    let mut own_strategy = None;
+    match shape {
+        Shape::StatefulSet => {
+            deploy_stateful(&env, replicas, json!({"type": "RollingUpdate"})).await;
+            own_strategy = Some(strategy_of(&env).await);
+        }
+        Shape::Deployment => env.deploy_app(replicas).await,
+        Shape::PendingTemplate => {
+            env.deploy_app(replicas).await;
+            env.patch_deployment(json!({"spec": {"paused": true, "template": {
+                "metadata": {"annotations": {"sim.cutover.dev/ready-after-ms": "30"}},
+                "spec": {"containers": [{"name": APP, "image": image}]}}}}))
+                .await;
+        }
     }
     let start = env.endpoints().len() - 1;
     let kubeconfig = env.kubeconfig();
@@ -72,23 +91,38 @@ async fn run_with_kill_in(
         .await;
     kill(second);
     let records = env.endpoints();
-    assert_ready_at_least(&records, start, replicas as usize);
-    if spec_is_blue_green {
-        support::assert_no_mixing(&records, start);
+    // A StatefulSet cannot surge: one of its pods is out at a time while it rolls.
+    let out = usize::from(shape == Shape::StatefulSet && !spec_is_blue_green);
+    assert_ready_at_least(&records, start, replicas as usize - out);
+    let green = format!("{APP}-green");
+    match (shape, own_strategy) {
+        (Shape::StatefulSet, Some(strategy)) => {
+            if spec_is_blue_green
+                && let Err(violation) =
+                    cutover::invariants::no_mixing_by(&records, start, "controller-revision-hash")
+            {
+                panic!("{violation}");
+            }
+            assert_stateful_clean_end(&env, replicas, image, strategy).await;
+            let left = stateful_sets(&env).get_opt(&green).await.unwrap();
+            assert!(left.is_none(), "green left behind");
+            if spec_is_blue_green {
+                support::assert_isolated(&env, &format!("{green}-"), json!({"app": APP})).await;
+            }
+        }
+        _ => {
+            if spec_is_blue_green {
+                support::assert_no_mixing(&records, start);
+            }
+            if shape == Shape::PendingTemplate {
+                assert_gitops_end(&env, replicas, image).await;
+            } else {
+                assert_clean_end(&env, replicas, image).await;
+            }
+            let left = env.deployments().get_opt(&green).await.unwrap();
+            assert!(left.is_none(), "green left behind");
+        }
     }
-    if gitops {
-        assert_gitops_end(&env, replicas, image).await;
-    } else {
-        assert_clean_end(&env, replicas, image).await;
-    }
-    assert!(
-        env.deployments()
-            .get_opt(&format!("{APP}-green"))
-            .await
-            .unwrap()
-            .is_none(),
-        "green left behind"
-    );
     let _ = std::fs::remove_file(kubeconfig);
     if !killed {
         return 0;
@@ -131,18 +165,18 @@ async fn assert_gitops_end(env: &Env, replicas: i32, image: &str) {
 }
 
 async fn killed_after_every_write(spec: serde_json::Value, replicas: i32, image: &str) {
-    killed_after_every_write_in(spec, replicas, image, false).await;
+    killed_after_every_write_in(spec, replicas, image, Shape::Deployment).await;
 }
 
 async fn killed_after_every_write_in(
     spec: serde_json::Value,
     replicas: i32,
     image: &str,
-    gitops: bool,
+    shape: Shape,
 ) {
     let mut kill_after = 1;
     loop {
-        let total = run_with_kill_in(spec.clone(), replicas, image, kill_after, gitops).await;
+        let total = run_with_kill_in(spec.clone(), replicas, image, kill_after, shape).await;
         if total == 0 || kill_after > total {
             break;
         }
@@ -184,5 +218,42 @@ async fn a_blue_green_cutover_survives_a_kill_after_any_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_template_rollout_survives_a_kill_after_any_write() {
     let spec = json!({"target": {"name": APP}, "service": APP});
-    killed_after_every_write_in(spec, 3, NEW_IMAGE, true).await;
+    killed_after_every_write_in(spec, 3, NEW_IMAGE, Shape::PendingTemplate).await;
+}
+
+/// A StatefulSet plan: its target and Service, and `extra` on top.
+fn stateful_plan(extra: serde_json::Value) -> serde_json::Value {
+    let mut spec = json!({"target": {"kind": "StatefulSet", "name": APP}, "service": APP});
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    spec
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_set_rollout_survives_a_kill_after_any_write() {
+    let spec = stateful_plan(json!({
+        "changes": [{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}],
+        "update": {"image": NEW_IMAGE,
+                   "podTemplatePatch": {"metadata": {"annotations": {"sim.cutover.dev/ready-after-ms": "30"}}}}
+    }));
+    killed_after_every_write_in(spec, 3, NEW_IMAGE, Shape::StatefulSet).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_set_plain_restart_survives_a_kill_after_any_write() {
+    let spec = stateful_plan(json!({}));
+    killed_after_every_write_in(spec, 2, support::stateful::OLD_IMAGE, Shape::StatefulSet).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_set_blue_green_cutover_with_cluster_isolation_survives_a_kill_after_any_write()
+{
+    let spec = stateful_plan(json!({
+        "changes": [{"type": "JavaVersion", "javaVersion": {"from": "8", "to": "11"}}],
+        "update": {"image": NEW_IMAGE},
+        "blueGreen": {"scaleDownDelaySeconds": 0, "greenOnly": {"env": [
+            {"name": "DNS_MEMBERSHIP_SERVICE_NAME", "value": "liferay-headless-green"}]}}
+    }));
+    killed_after_every_write_in(spec, 2, NEW_IMAGE, Shape::StatefulSet).await;
 }

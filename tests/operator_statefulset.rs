@@ -5,75 +5,19 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cutover::api::Phase;
 use cutover_sim::EndpointsRecord;
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Service;
-use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::ListParams;
 use serde_json::{Value, json};
+use support::stateful::{
+    OLD_IMAGE, assert_stateful_clean_end, deploy_stateful, stateful_sets, strategy_of,
+};
 use support::{APP, Env, assert_isolated, assert_ready_at_least};
 
-const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
 const LONG: Duration = Duration::from_secs(60);
-
-fn stateful_sets(env: &Env) -> Api<StatefulSet> {
-    Api::namespaced(env.client.clone(), &env.ns)
-}
-
-/// The application as a StatefulSet `liferay` with a headless governing Service and the
-/// traffic Service `liferay`, all pods Ready.
-async fn deploy(env: &Env, replicas: i32, update_strategy: Value) {
-    let services: Api<Service> = Api::namespaced(env.client.clone(), &env.ns);
-    for service in [
-        json!({"metadata": {"name": format!("{APP}-headless"), "namespace": env.ns},
-               "spec": {"clusterIP": "None", "selector": {"app": APP}, "ports": [{"port": 7800}]}}),
-        json!({"metadata": {"name": APP, "namespace": env.ns},
-               "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}}),
-    ] {
-        services
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(service).unwrap(),
-            )
-            .await
-            .expect("service created");
-    }
-    let set: StatefulSet = serde_json::from_value(json!({
-        "metadata": {"name": APP, "namespace": env.ns},
-        "spec": {
-            "replicas": replicas,
-            "serviceName": format!("{APP}-headless"),
-            "selector": {"matchLabels": {"app": APP}},
-            "updateStrategy": update_strategy,
-            "template": {
-                "metadata": {"labels": {"app": APP}},
-                "spec": {"containers": [{"name": APP, "image": OLD_IMAGE}]}
-            }
-        }
-    }))
-    .unwrap();
-    stateful_sets(env)
-        .create(&PostParams::default(), &set)
-        .await
-        .expect("statefulset created");
-    env.wait("the statefulset to be Ready", LONG, || async {
-        let s = stateful_sets(env).get(APP).await.ok()?;
-        let status = s.status?;
-        (status.available_replicas == Some(replicas) && status.updated_replicas == Some(replicas))
-            .then_some(())
-    })
-    .await;
-    env.wait("the service to list every pod", LONG, || async {
-        let last = env.endpoints().last().cloned()?;
-        (last.ready.len() as i32 == replicas).then_some(())
-    })
-    .await;
-}
 
 fn plan(update: Option<&str>) -> Value {
     let mut spec = json!({"target": {"kind": "StatefulSet", "name": APP}, "service": APP});
@@ -100,80 +44,9 @@ fn departures(records: &[EndpointsRecord], from: usize) -> Vec<String> {
     out
 }
 
-/// The update strategy as the API server holds it (with its defaults).
-async fn strategy_of(env: &Env) -> Value {
-    let s = stateful_sets(env).get(APP).await.unwrap();
-    serde_json::to_value(&s).unwrap()["spec"]["updateStrategy"].clone()
-}
-
-/// The StatefulSet ends with `image`, its replicas, its own update strategy and none of the
-/// operator's marks; every pod runs its update revision and the Service selects as before.
-async fn assert_clean_end(env: &Env, replicas: i32, image: &str, strategy: Value) {
-    env.wait("every pod to be Ready again", LONG, || async {
-        let s = stateful_sets(env).get(APP).await.ok()?;
-        let status = s.status?;
-        (status.available_replicas == Some(replicas) && status.updated_replicas == Some(replicas))
-            .then_some(())
-    })
-    .await;
-    let s = stateful_sets(env).get(APP).await.unwrap();
-    let doc = serde_json::to_value(&s).unwrap();
-    assert_eq!(doc["spec"]["replicas"], replicas);
-    assert_eq!(
-        doc["spec"]["template"]["spec"]["containers"][0]["image"],
-        image
-    );
-    assert_eq!(
-        doc["spec"]["updateStrategy"], strategy,
-        "its own strategy is back"
-    );
-    let annotations: BTreeMap<String, String> = s.metadata.annotations.clone().unwrap_or_default();
-    assert!(
-        !annotations.keys().any(|k| k.starts_with("cutover.dev/")),
-        "operator marks left: {annotations:?}"
-    );
-    let update = doc["status"]["updateRevision"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let pods = env
-        .pods()
-        .list(&ListParams::default().labels(&format!("app={APP}")))
-        .await
-        .unwrap();
-    let live: Vec<_> = pods
-        .items
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .collect();
-    assert_eq!(live.len() as i32, replicas);
-    for p in live {
-        let labels = p.metadata.labels.clone().unwrap_or_default();
-        assert_eq!(
-            labels.get("controller-revision-hash"),
-            Some(&update),
-            "pod {:?} runs the update revision",
-            p.metadata.name
-        );
-        assert_eq!(
-            p.spec.as_ref().unwrap().containers[0].image.as_deref(),
-            Some(image)
-        );
-        assert!(
-            !labels.contains_key("cutover.dev/role"),
-            "no surge pod for a StatefulSet"
-        );
-    }
-    let svc = env.services().get(APP).await.unwrap();
-    assert_eq!(
-        svc.spec.unwrap().selector.unwrap(),
-        BTreeMap::from([("app".to_string(), APP.to_string())])
-    );
-}
-
 async fn rolls_out(update_strategy: Value, update: Option<&str>) {
     let mut env = Env::new().await;
-    deploy(&env, 3, update_strategy).await;
+    deploy_stateful(&env, 3, update_strategy).await;
     let own_strategy = strategy_of(&env).await;
     let start = env.endpoints().len() - 1;
     env.start_operator();
@@ -191,7 +64,7 @@ async fn rolls_out(update_strategy: Value, update: Option<&str>) {
         [format!("{APP}-2"), format!("{APP}-1"), format!("{APP}-0")],
         "highest ordinal first, each once"
     );
-    assert_clean_end(&env, 3, update.unwrap_or(OLD_IMAGE), own_strategy).await;
+    assert_stateful_clean_end(&env, 3, update.unwrap_or(OLD_IMAGE), own_strategy).await;
     env.stop_operator().await;
 }
 
@@ -213,7 +86,7 @@ async fn a_plain_restart_evicts_one_pod_at_a_time() {
 #[tokio::test]
 async fn a_replacement_that_never_gets_ready_is_rolled_back() {
     let mut env = Env::new().await;
-    deploy(&env, 3, json!({"type": "RollingUpdate"})).await;
+    deploy_stateful(&env, 3, json!({"type": "RollingUpdate"})).await;
     let own_strategy = strategy_of(&env).await;
     let start = env.endpoints().len() - 1;
     env.start_operator();
@@ -230,14 +103,14 @@ async fn a_replacement_that_never_gets_ready_is_rolled_back() {
         "{message}"
     );
     assert_ready_at_least(&env.endpoints(), start, 2);
-    assert_clean_end(&env, 3, OLD_IMAGE, own_strategy).await;
+    assert_stateful_clean_end(&env, 3, OLD_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }
 
 #[tokio::test]
 async fn a_single_replica_is_cut_over_blue_green_without_a_gap() {
     let mut env = Env::new().await;
-    deploy(&env, 1, json!({"type": "RollingUpdate"})).await;
+    deploy_stateful(&env, 1, json!({"type": "RollingUpdate"})).await;
     let own_strategy = strategy_of(&env).await;
     let start = env.endpoints().len() - 1;
     env.start_operator();
@@ -263,14 +136,14 @@ async fn a_single_replica_is_cut_over_blue_green_without_a_gap() {
         (green.is_none() && pods.items.is_empty()).then_some(())
     })
     .await;
-    assert_clean_end(&env, 1, NEW_IMAGE, own_strategy).await;
+    assert_stateful_clean_end(&env, 1, NEW_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }
 
 #[tokio::test]
 async fn a_full_restart_stops_every_pod_then_starts_the_new_template() {
     let mut env = Env::new().await;
-    deploy(&env, 3, json!({"type": "RollingUpdate"})).await;
+    deploy_stateful(&env, 3, json!({"type": "RollingUpdate"})).await;
     let own_strategy = strategy_of(&env).await;
     env.start_operator();
     let mut spec = plan(Some(NEW_IMAGE));
@@ -281,14 +154,14 @@ async fn a_full_restart_stops_every_pod_then_starts_the_new_template() {
     let status = done.status.unwrap();
     assert_eq!(status.strategy.map(|s| s.as_str()), Some("FullRestart"));
     assert!(status.downtime.is_some(), "the downtime is reported");
-    assert_clean_end(&env, 3, NEW_IMAGE, own_strategy).await;
+    assert_stateful_clean_end(&env, 3, NEW_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }
 
 #[tokio::test]
 async fn an_abort_mid_rollout_brings_the_replaced_pods_back() {
     let mut env = Env::new().await;
-    deploy(&env, 3, json!({"type": "RollingUpdate"})).await;
+    deploy_stateful(&env, 3, json!({"type": "RollingUpdate"})).await;
     let own_strategy = strategy_of(&env).await;
     let start = env.endpoints().len() - 1;
     env.start_operator();
@@ -305,14 +178,14 @@ async fn an_abort_mid_rollout_brings_the_replaced_pods_back() {
     let message = aborted.status.unwrap().message.unwrap();
     assert!(message.contains("rolled back"), "{message}");
     assert_ready_at_least(&env.endpoints(), start, 2);
-    assert_clean_end(&env, 3, OLD_IMAGE, own_strategy).await;
+    assert_stateful_clean_end(&env, 3, OLD_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }
 
 #[tokio::test]
 async fn a_green_stateful_set_never_joins_blues_cluster() {
     let mut env = Env::new().await;
-    deploy(&env, 2, json!({"type": "RollingUpdate"})).await;
+    deploy_stateful(&env, 2, json!({"type": "RollingUpdate"})).await;
     let own_strategy = strategy_of(&env).await;
     env.start_operator();
     let mut spec = plan(Some(NEW_IMAGE));
@@ -330,6 +203,6 @@ async fn a_green_stateful_set_never_joins_blues_cluster() {
     })
     .await;
     assert_isolated(&env, &format!("{APP}-green-"), json!({"app": APP})).await;
-    assert_clean_end(&env, 2, NEW_IMAGE, own_strategy).await;
+    assert_stateful_clean_end(&env, 2, NEW_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 pub mod bed;
 pub mod recorder;
+pub mod stateful;
 
 pub use bed::Bed;
 
