@@ -1,5 +1,6 @@
 //! Checks that a plan can act on what it names before it touches anything: the target and
-//! the Service exist, the Service selects the target's pods, the update fits the template.
+//! the Service exist, the Service selects the target's pods, pods run at all, the update fits
+//! the template.
 //! Pure; a failure rejects the plan with a message that says what is wrong.
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -28,6 +29,11 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
     let template = target
         .template()
         .ok_or_else(|| format!("{target} has no spec"))?;
+    if target.replicas() == 0 {
+        return Err(format!(
+            "{target} has spec.replicas 0: no pod runs, so there is nothing to restart or cut over; scale it up first"
+        ));
+    }
     if template
         .spec
         .as_ref()

@@ -769,3 +769,26 @@ fn green_only_settings_reach_green_and_never_the_target() {
         d.status.message
     );
 }
+
+#[test]
+fn a_target_scaled_to_zero_is_rejected_touching_nothing() {
+    for strategy in ["Auto", "BlueGreen", "RollingRestart"] {
+        let mut spec = base_spec();
+        spec["strategy"] = json!(strategy);
+        let d = run(&snapshot(plan(spec), Some(deployment(0, "a")), vec![]), 0);
+        assert_eq!(d.status.phase, Some(Phase::Rejected), "{strategy}");
+        let message = d.status.message.as_deref().unwrap();
+        assert!(
+            message.contains("deployment liferay has spec.replicas 0")
+                && message.contains("nothing was touched"),
+            "{strategy}: {message}"
+        );
+        assert!(
+            d.actions
+                .iter()
+                .all(|a| matches!(a, Action::Event { .. } | Action::AddFinalizer)),
+            "{strategy}: {:?}",
+            d.actions
+        );
+    }
+}
