@@ -197,3 +197,36 @@ pub(super) fn missing_green_only(
         ),
     })
 }
+
+/// A BlueGreen plan for cluster communication whose `greenOnly` names none of the twins: it
+/// may point green's discovery somewhere else (a ConfigMap of its own, say), or nowhere. Not a
+/// rejection, since cutover cannot read every way of configuring discovery; a finding that
+/// says what to check.
+pub(super) fn green_only_names_no_twin(
+    snap: &crate::operator::snapshot::Snapshot,
+    clustering: Option<u32>,
+) -> Option<Finding> {
+    let change = clustering?;
+    let green_only = &snap.plan.spec.blue_green.green_only;
+    if snap.peer_services.is_empty() || green_only.is_empty() {
+        return None;
+    }
+    let written = serde_json::to_string(green_only).unwrap_or_default();
+    let twins: Vec<String> = snap
+        .peer_services
+        .iter()
+        .map(|s| twin_name(&s.name_any()))
+        .collect();
+    if twins.iter().any(|t| written.contains(t.as_str())) {
+        return None;
+    }
+    Some(Finding {
+        change,
+        rule: "green-only-names-no-twin".into(),
+        blocks: Vec::new(),
+        message: format!(
+            "blueGreen.greenOnly names none of green's discovery Services ({}): make sure what it sets points green's cluster discovery at them, or green may look for blue's cluster",
+            twins.join(", ")
+        ),
+    })
+}

@@ -314,3 +314,37 @@ fn once_the_target_takes_the_new_template_the_headless_service_lists_its_new_pod
     let d = run(&target_on_the_new_template(false), 0);
     assert_eq!(headless_selector_set(&d.actions), None, "{:?}", d.actions);
 }
+
+#[test]
+fn a_green_only_that_names_no_twin_goes_ahead_with_a_finding_saying_so() {
+    let mut spec = cluster_code_spec(true);
+    spec["blueGreen"]["greenOnly"] = json!({"env": [{"name": "CLUSTER_NAME", "value": "green"}]});
+    let mut snap = snapshot(plan(spec), Some(deployment(2, "a")), old_pods());
+    snap.peer_services = vec![headless(json!({"app": "liferay"}))];
+    let d = run(&snap, 0);
+    assert_eq!(d.status.phase, Some(Phase::Progressing), "{:?}", d.status);
+    let finding = d
+        .status
+        .findings
+        .iter()
+        .find(|f| f.rule == "green-only-names-no-twin")
+        .expect("a finding says greenOnly names no twin");
+    assert!(finding.blocks.is_empty());
+    assert!(
+        finding.message.contains("liferay-headless-green"),
+        "{}",
+        finding.message
+    );
+
+    // Naming the twin, it says nothing.
+    snap.plan = plan(cluster_code_spec(true));
+    let d = run(&snap, 0);
+    assert!(
+        !d.status
+            .findings
+            .iter()
+            .any(|f| f.rule == "green-only-names-no-twin"),
+        "{:?}",
+        d.status.findings
+    );
+}

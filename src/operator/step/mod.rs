@@ -545,6 +545,12 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
                 d.phase(Phase::Rejected, "Done", message);
                 return d.finish();
             }
+            d.status
+                .findings
+                .extend(isolation::green_only_names_no_twin(
+                    snap,
+                    evaluation.clustering,
+                ));
             let green = blue_green::green_name(&spec.target.name);
             if snap.green.as_ref().is_some_and(|g| {
                 g.labels()
