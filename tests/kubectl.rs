@@ -28,6 +28,11 @@ fn apply_example(kubeconfig: &std::path::Path, example: &str, ns: &str) -> Outpu
     let yaml = std::fs::read_to_string(&path)
         .unwrap()
         .replace("namespace: portal", &format!("namespace: {ns}"));
+    apply_yaml(kubeconfig, &yaml)
+}
+
+/// `kubectl apply -f -` of `yaml`.
+fn apply_yaml(kubeconfig: &std::path::Path, yaml: &str) -> Output {
     let mut child = Command::new("kubectl")
         .args(["apply", "-f", "-"])
         .env("KUBECONFIG", kubeconfig)
@@ -180,6 +185,23 @@ async fn the_schema_defaults_explains_and_keeps_a_plan_one_shot() {
         ],
     );
     assert!(out.status.success(), "a setting may change: {}", text(&out));
+    // A plan's name goes into label values: longer than 63 characters, it is refused.
+    let long = "p".repeat(64);
+    let out = apply_yaml(
+        &kc,
+        &format!(
+            "apiVersion: cutover.dev/v1alpha1\nkind: MaintenancePlan\nmetadata: {{name: {long}, namespace: {ns}}}\nspec: {{target: {{name: liferay}}, service: liferay}}\n"
+        ),
+    );
+    assert!(
+        !out.status.success(),
+        "a 64-character plan name was accepted"
+    );
+    assert!(
+        text(&out).contains("a plan's name is at most 63 characters"),
+        "{}",
+        text(&out)
+    );
     let out = kubectl(
         &kc,
         &["explain", "maintenanceplan.spec.blueGreen.dataIsolation"],

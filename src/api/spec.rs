@@ -28,7 +28,8 @@ use super::{Change, MaintenancePlanStatus};
     printcolumn = r#"{"name": "Progress", "type": "string", "jsonPath": ".status.progress.text", "description": "Steps done out of the total"}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name": "Flow", "type": "string", "jsonPath": ".status.flow", "priority": 1, "description": "Where the new template came from: Update, PendingTemplate (GitOps) or Restart"}"#,
-    printcolumn = r#"{"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1, "description": "What is happening now"}"#
+    printcolumn = r#"{"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1, "description": "What is happening now"}"#,
+    validation = Rule::new("size(self.metadata.name) <= 63").message("metadata.name: a plan's name is at most 63 characters: it is written into label values (cutover.dev/plan) of the objects it makes")
 )]
 #[x_kube(validation = Rule::new("self.target == oldSelf.target").message("target is immutable: create a new plan instead"))]
 #[x_kube(validation = Rule::new("self.service == oldSelf.service").message("service is immutable: create a new plan instead"))]
