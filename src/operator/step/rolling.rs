@@ -3,7 +3,8 @@
 //! surge, each available for `minReadySeconds` before the next), halted or rolled back when a
 //! replacement is late.
 
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::jiff::Timestamp;
 
 use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
@@ -48,10 +49,23 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .count() as i32;
     let progress = Some(Progress::new(done.min(total), total));
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
+    let back = saved.direction == Direction::Back;
     let (late, next_deadline) = late_pod(&new_pods, timeout, cx.now);
-    let requeue = next_deadline.map(|t| time::until(cx.now, t));
+    let missing = missing_replacement(cx, &new_pods, back);
+    let requeue = time::earliest(
+        next_deadline.map(|t| time::until(cx.now, t)),
+        missing.as_ref().map(|(_, by)| time::until(cx.now, *by)),
+    );
+    let stalled = late
+        .map(|pod| format!("pod {} was not Ready within {timeout}s", pods::name(pod)))
+        .or_else(|| {
+            missing
+                .as_ref()
+                .filter(|(_, by)| cx.now >= *by)
+                .map(|(what, _)| what.clone())
+        });
 
-    if saved.direction == Direction::Back {
+    if back {
         let reason = saved.reason.clone().unwrap_or_default();
         if cx.target.is_complete() {
             let phase = cx.back_outcome();
@@ -60,13 +74,10 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                 format!("{reason}; rolled back to the previous template"),
             );
         }
-        if let Some(pod) = late {
+        if let Some(stalled) = stalled {
             return Progressed::finish(
                 Phase::Failed,
-                format!(
-                    "{reason}; the rollback stalled too: pod {} was not Ready within {timeout}s",
-                    pods::name(pod)
-                ),
+                format!("{reason}; the rollback stalled too: {stalled}"),
             );
         }
         let message =
@@ -80,8 +91,14 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     if cx.aborting {
         return go_back(cx, saved, "aborted".to_string());
     }
-    if let Some(pod) = late {
-        let reason = format!("pod {} was not Ready within {timeout}s", pods::name(pod));
+    // Its controller's own deadline counts too (not on the way back: the verdict on the
+    // rollout given up stays until the rollback makes progress).
+    let stalled = stalled.or_else(|| {
+        cx.target
+            .rollout_given_up()
+            .map(|m| format!("{} gave up its rollout: {m}", cx.target))
+    });
+    if let Some(reason) = stalled {
         if cx.spec.rolling_restart.rollback_on_failure {
             return go_back(cx, saved, reason);
         }
@@ -162,6 +179,36 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     .with_progress(progress);
     p.actions = replaced;
     p
+}
+
+/// When every replacement so far is available and another is due, the wait for it to appear
+/// (its controller creates it) and when that wait ends: `timeout` after the last one became
+/// available, or after this direction of the rollout began (or resumed). What it would
+/// fail with comes first.
+fn missing_replacement(cx: &Cx, new_pods: &[&Pod], back: bool) -> Option<(String, Timestamp)> {
+    let total = cx.target.replicas();
+    let min_ready = cx.spec.rolling_restart.min_ready_seconds;
+    let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
+    if new_pods.len() as i32 >= total
+        || cx.target.is_complete()
+        || !new_pods
+            .iter()
+            .all(|p| pods::is_available(p, min_ready, cx.now))
+    {
+        return None;
+    }
+    let since = cx.step_since(if back { "RollingBack" } else { "Rolling" });
+    let moved_at = new_pods
+        .iter()
+        .filter_map(|p| pods::available_at(p, min_ready))
+        .fold(since, Timestamp::max);
+    let what = format!(
+        "no replacement pod appeared within {timeout}s ({}/{total} pods on the {} template; {} creates none)",
+        new_pods.len(),
+        if back { "previous" } else { "new" },
+        cx.target
+    );
+    Some((what, pods::add_seconds(moved_at, timeout as f64)))
 }
 
 /// Puts the original template back; the workload's controller replaces the new pods one
