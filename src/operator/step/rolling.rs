@@ -85,7 +85,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         if let Some(p) = pace(cx, "RollingBack", &message) {
             return p.with_progress(progress);
         }
-        return Progressed::wait("RollingBack", message, requeue).with_progress(progress);
+        return wait("RollingBack", message, missing.is_some(), requeue).with_progress(progress);
     }
 
     if cx.aborting {
@@ -171,9 +171,10 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .filter_map(|p| pods::available_at(p, min_ready))
         .min()
         .map(|t| time::until(cx.now, t));
-    let mut p = Progressed::wait(
+    let mut p = wait(
         "Rolling",
         format!("{done}/{total} pods replaced{waiting_for}"),
+        missing.is_some(),
         time::earliest(requeue, hold),
     )
     .with_progress(progress);
@@ -181,34 +182,49 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     p
 }
 
-/// When every replacement so far is available and another is due, the wait for it to appear
-/// (its controller creates it) and when that wait ends: `timeout` after the last one became
-/// available, or after this direction of the rollout began (or resumed). What it would
-/// fail with comes first.
+/// The step of a rollout waiting for its next replacement pod to appear: its clock starts
+/// when the plan first sees that wait.
+const WAITING_FOR_POD: &str = "WaitingForPod";
+
+/// When every replacement so far is available, none of the pods is still stopping (a
+/// StatefulSet makes the replacement only once the pod it replaces is gone) and another
+/// replacement is due: the wait for its controller to create it, what the rollout fails with
+/// if it does not, and when (`timeout` after the wait began).
 fn missing_replacement(cx: &Cx, new_pods: &[&Pod], back: bool) -> Option<(String, Timestamp)> {
     let total = cx.target.replicas();
     let min_ready = cx.spec.rolling_restart.min_ready_seconds;
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
     if new_pods.len() as i32 >= total
         || cx.target.is_complete()
+        || cx.snap.pods.iter().any(pods::is_terminating)
         || !new_pods
             .iter()
             .all(|p| pods::is_available(p, min_ready, cx.now))
     {
         return None;
     }
-    let since = cx.step_since(if back { "RollingBack" } else { "Rolling" });
-    let moved_at = new_pods
-        .iter()
-        .filter_map(|p| pods::available_at(p, min_ready))
-        .fold(since, Timestamp::max);
     let what = format!(
         "no replacement pod appeared within {timeout}s ({}/{total} pods on the {} template; {} creates none)",
         new_pods.len(),
         if back { "previous" } else { "new" },
         cx.target
     );
-    Some((what, pods::add_seconds(moved_at, timeout as f64)))
+    let since = cx.step_since(WAITING_FOR_POD);
+    Some((what, pods::add_seconds(since, timeout as f64)))
+}
+
+/// The wait of a rollout between its moves, in its own step while a replacement is due.
+fn wait(
+    step: &'static str,
+    message: String,
+    missing: bool,
+    requeue: Option<std::time::Duration>,
+) -> Progressed {
+    if missing {
+        let message = format!("{message}; waiting for the next replacement pod to appear");
+        return Progressed::wait(WAITING_FOR_POD, message, requeue);
+    }
+    Progressed::wait(step, message, requeue)
 }
 
 /// Puts the original template back; the workload's controller replaces the new pods one

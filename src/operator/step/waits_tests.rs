@@ -384,10 +384,24 @@ fn one_replaced() -> Snapshot {
 #[test]
 fn a_replacement_that_never_appears_rolls_back_at_the_deadline() {
     let snap = one_replaced();
+    // The wait for the next replacement starts when the plan first sees it.
     let d = run(&snap, 50);
+    assert_eq!(d.status.step.as_deref(), Some("WaitingForPod"));
+    assert!(
+        message(&d).ends_with("waiting for the next replacement pod to appear"),
+        "{}",
+        message(&d)
+    );
+    assert_eq!(d.requeue, Some(time::until(at(50), at(110))));
+    let snap = with_status(snap, &d);
+    let d = run(&snap, 109);
+    assert_eq!(d.status.step.as_deref(), Some("WaitingForPod"));
+    // While the replaced pod is still stopping, its replacement cannot be there yet.
+    let mut stopping = snap.clone();
+    stopping.pods[1].metadata.deletion_timestamp = Some(Time(at(100)));
+    let d = run(&stopping, 200);
     assert_eq!(d.status.step.as_deref(), Some("Rolling"));
-    assert_eq!(d.requeue, Some(time::until(at(50), at(80))));
-    let d = run(&snap, 80);
+    let d = run(&snap, 110);
     assert_eq!(d.status.step.as_deref(), Some("RollingBack"));
     let reason = saved_by_replace(&d).reason.unwrap();
     assert_eq!(
