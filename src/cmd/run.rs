@@ -127,6 +127,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             synced: synced_tx.clone(),
             stores: stores.clone(),
             instance: Some(identity.clone()),
+            retry: Default::default(),
         };
         controllers.push(tokio::spawn(controller::run(
             client.clone(),

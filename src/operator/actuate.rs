@@ -76,7 +76,7 @@ async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
                     .await
                     .map(|_| ()),
             }
-            .map_err(|e| Error::api("replace", what, e))
+            .map_err(|e| Error::api("update", what, e))
         }
         Action::PatchWorkload { kind, name, patch } => {
             let what = format!("{kind} {name}");

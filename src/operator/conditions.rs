@@ -70,6 +70,38 @@ pub fn derive(
         .collect()
 }
 
+/// `status` while the API server refuses what the plan must do next: the phase, step and
+/// progress stay as they are, the message says what was refused, and `Stalled` (with
+/// `reason`, such as `Forbidden`) takes the place of `Reconciling` until a step passes again,
+/// when `derive` puts the conditions back as the phase has them.
+pub fn refused(
+    status: &MaintenancePlanStatus,
+    reason: &str,
+    message: String,
+    now: Timestamp,
+) -> MaintenancePlanStatus {
+    let mut refused = status.clone();
+    refused.message = Some(message.clone());
+    let since = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled" && c.status == "True")
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    refused
+        .conditions
+        .retain(|c| c.type_ != "Reconciling" && c.type_ != "Stalled");
+    refused.conditions.push(Condition {
+        type_: "Stalled".into(),
+        status: "True".into(),
+        reason: reason.to_string(),
+        message,
+        observed_generation: status.observed_generation,
+        last_transition_time: since,
+    });
+    refused
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +154,45 @@ mod tests {
         let invalid = derive(&status(Phase::Rejected), &[], true, now);
         assert_eq!(invalid.last().unwrap().reason, "InvalidPlan");
         assert!(invalid.iter().all(|c| c.observed_generation == Some(2)));
+    }
+
+    #[test]
+    fn a_refusal_stalls_the_plan_until_a_step_passes_again() {
+        let earlier = Timestamp::from_second(100).unwrap();
+        let running = status(Phase::Progressing);
+        let running = MaintenancePlanStatus {
+            conditions: derive(&running, &[], false, earlier),
+            ..running
+        };
+        let later = Timestamp::from_second(200).unwrap();
+        let refused = refused(&running, "Forbidden", "forbidden: no".into(), later);
+        assert_eq!(refused.phase, Some(Phase::Progressing));
+        assert_eq!(refused.message.as_deref(), Some("forbidden: no"));
+        assert_eq!(
+            types(&refused.conditions),
+            [
+                ("Ready", "False"),
+                ("Evaluated", "True"),
+                ("Stalled", "True")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        let stalled = refused.conditions.last().unwrap();
+        assert_eq!(
+            (stalled.reason.as_str(), stalled.last_transition_time.0),
+            ("Forbidden", later)
+        );
+        // Refused again: nothing changes, so nothing is written again.
+        let again = super::refused(
+            &refused,
+            "Forbidden",
+            "forbidden: no".into(),
+            Timestamp::from_second(300).unwrap(),
+        );
+        assert_eq!(again, refused);
+        // The next step that passes: Reconciling again, Stalled gone.
+        let passed = derive(&running, &refused.conditions, false, later);
+        assert_eq!(types(&passed), types(&running.conditions));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use super::metrics::Metrics;
 use super::reconcile::{Context, error_policy, reconcile};
+use super::retry::RetryPolicy;
 use super::step::handover::HELD_LABEL;
 use super::step::restart::PLAN_LABEL;
 use super::workload::saved::PLAN_ANNOTATION;
@@ -46,6 +47,8 @@ pub struct Settings {
     pub stores: Arc<Mutex<Vec<Store<MaintenancePlan>>>>,
     /// Name of this operator instance for Events.
     pub instance: Option<String>,
+    /// How soon a failed reconcile is tried again.
+    pub retry: RetryPolicy,
 }
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -109,13 +112,14 @@ pub async fn run(
         controller: "cutover".into(),
         instance: settings.instance.clone(),
     };
-    let ctx = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
-        client,
-        catalog: settings.catalog,
-        plans: store,
-        metrics: settings.metrics,
-    });
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        Recorder::new(client, reporter),
+        settings.catalog,
+        store,
+        settings.metrics,
+        settings.retry,
+    ));
     controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -16,6 +16,7 @@ pub mod preflight;
 pub mod probes;
 pub mod reconcile;
 pub mod replica_sets;
+pub mod retry;
 pub mod rollout;
 pub mod snapshot;
 pub mod status_write;

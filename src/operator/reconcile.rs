@@ -1,20 +1,23 @@
 //! The thin driver of one plan: observe -> step (pure) -> actuate -> status. Everything it
 //! decides comes from `step`; everything it knows comes from `observe`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
-use kube::{Client, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 
 use super::action::Action;
 use super::actuate;
+use super::conditions;
 use super::error::Error;
 use super::metrics::{Metrics, OutcomeLabel, ReasonLabel};
 use super::observe::observe;
+use super::retry::RetryPolicy;
 use super::status_write;
 use super::step::step;
 use crate::api::{MaintenancePlan, Phase};
@@ -30,6 +33,43 @@ pub struct Context {
     pub catalog: Catalog,
     pub plans: Store<MaintenancePlan>,
     pub metrics: Arc<Metrics>,
+    pub retry: RetryPolicy,
+    /// Failed reconciles in a row, by plan (`namespace/name`): how far the next retry backs
+    /// off. Only the pace of retries; nothing a decision depends on.
+    pub failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        recorder: Recorder,
+        catalog: Catalog,
+        plans: Store<MaintenancePlan>,
+        metrics: Arc<Metrics>,
+        retry: RetryPolicy,
+    ) -> Self {
+        Context {
+            client,
+            recorder,
+            catalog,
+            plans,
+            metrics,
+            retry,
+            failures: Mutex::default(),
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn key(plan: &MaintenancePlan) -> String {
+    format!(
+        "{}/{}",
+        plan.namespace().unwrap_or_default(),
+        plan.name_any()
+    )
 }
 
 pub async fn reconcile(plan: Arc<MaintenancePlan>, ctx: Arc<Context>) -> Result<Requeue, Error> {
@@ -40,12 +80,25 @@ pub async fn reconcile(plan: Arc<MaintenancePlan>, ctx: Arc<Context>) -> Result<
     ctx.metrics
         .reconcile_seconds
         .observe(started.elapsed().as_secs_f64());
+    if result.is_ok() {
+        ctx.failures().remove(&key(&plan));
+    }
     result
 }
 
 async fn reconcile_inner(ctx: &Context, namespace: &str, name: &str) -> Result<Requeue, Error> {
-    let Some(snapshot) = observe(&ctx.client, namespace, name, &ctx.plans).await? else {
-        return Ok(Requeue::await_change());
+    let snapshot = match observe(&ctx.client, namespace, name, &ctx.plans).await {
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => return Ok(Requeue::await_change()),
+        Err(error) => {
+            if error.is_permanent() {
+                let plans: Api<MaintenancePlan> = Api::namespaced(ctx.client.clone(), namespace);
+                if let Ok(Some(plan)) = plans.get_opt(name).await {
+                    report_refusal(ctx, &plan, &error).await;
+                }
+            }
+            return Err(error);
+        }
     };
     let decision = step(&snapshot, &ctx.catalog, Timestamp::now());
     let plan = &snapshot.plan;
@@ -67,9 +120,17 @@ async fn reconcile_inner(ctx: &Context, namespace: &str, name: &str) -> Result<R
             .await?;
             status_write::write(&ctx.client, plan, &status).await?;
         }
+        if error.is_permanent() {
+            report_refusal(ctx, plan, &error).await;
+        }
         return Err(error);
     }
-    status_write::write(&ctx.client, plan, &decision.status).await?;
+    if let Err(error) = status_write::write(&ctx.client, plan, &decision.status).await {
+        if error.is_permanent() {
+            report_refusal(ctx, plan, &error).await;
+        }
+        return Err(error);
+    }
     record(ctx, &before, &decision.status);
     tracing::debug!(plan = name, phase = ?decision.status.phase, step = ?decision.status.step, actions = decision.actions.len(), "reconciled");
     Ok(match decision.requeue {
@@ -77,6 +138,29 @@ async fn reconcile_inner(ctx: &Context, namespace: &str, name: &str) -> Result<R
         None if decision.status.phase == Some(Phase::Pending) => Requeue::requeue(WAITING_RECHECK),
         None => Requeue::await_change(),
     })
+}
+
+/// The API server refused a request of the plan's for good: say so in the plan's status (the
+/// status as it stood, its message and `Stalled` condition naming what was refused) and in a
+/// Warning Event, once for each new refusal. The status write is a request of its own, which
+/// may be refused too: then the Event and the log say it.
+async fn report_refusal(ctx: &Context, plan: &MaintenancePlan, error: &Error) {
+    let message = error.refusal();
+    let before = plan.status.clone().unwrap_or_default();
+    let refused = conditions::refused(&before, error.reason(), message.clone(), Timestamp::now());
+    if plan.status.as_ref() == Some(&refused) {
+        return;
+    }
+    let target = actuate::Target {
+        client: &ctx.client,
+        recorder: &ctx.recorder,
+        plan,
+    };
+    // Events never fail the plan (actuate logs one that cannot be recorded).
+    let _ = actuate::run(&target, &[Action::warning(error.reason(), message)]).await;
+    if let Err(e) = status_write::write(&ctx.client, plan, &refused).await {
+        tracing::warn!(plan = %plan.name_any(), reason = e.reason(), "could not record the refusal in the plan's status: {e}");
+    }
 }
 
 /// Updates the metrics that follow from a status change.
@@ -111,7 +195,8 @@ fn record(
     }
 }
 
-/// On error: count it, log it, and try again soon (conflicts almost at once).
+/// On error: count it, log it, and try again, backing off with the failures in a row (a
+/// conflict almost at once, a refusal much later).
 pub fn error_policy(plan: Arc<MaintenancePlan>, error: &Error, ctx: Arc<Context>) -> Requeue {
     ctx.metrics
         .reconcile_errors
@@ -125,5 +210,11 @@ pub fn error_policy(plan: Arc<MaintenancePlan>, error: &Error, ctx: Arc<Context>
         }
         _ => tracing::warn!(plan = %plan.name_any(), reason = error.reason(), "{error}"),
     }
-    Requeue::requeue(error.retry_after())
+    let failures = {
+        let mut all = ctx.failures();
+        let n = all.entry(key(&plan)).or_default();
+        *n = n.saturating_add(1);
+        *n
+    };
+    Requeue::requeue(ctx.retry.delay(error, failures))
 }

@@ -36,6 +36,6 @@ pub async fn write(
         Err(e) if status_code(&e) == Some(404) => Ok(false),
         other => other
             .map(|_| true)
-            .map_err(|e| Error::api("apply", format!("plan {name} status"), e)),
+            .map_err(|e| Error::api("patch", format!("plan {name} status"), e)),
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use cutover::api::{MaintenancePlan, Phase};
 use cutover::operator::controller::{self, Settings};
 use cutover::operator::metrics::Metrics;
+use cutover::operator::retry::RetryPolicy;
 use cutover::rules::Catalog;
 use cutover_sim::{EndpointsRecord, SimCluster, SimOptions};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -117,6 +118,12 @@ impl Env {
     /// cluster; on the real control plane as `cutover run`, a process of its own with the
     /// token of a ServiceAccount bound to the chart's ClusterRole.
     pub fn start_operator(&mut self) {
+        self.start_operator_retrying(RetryPolicy::default());
+    }
+
+    /// As [`Env::start_operator`], with failed reconciles tried again as `retry` says (on the
+    /// simulated cluster; the operator process of the real control plane keeps its default).
+    pub fn start_operator_retrying(&mut self, retry: RetryPolicy) {
         if let Bed::Real(real) = &self.bed {
             self.operator_process = Some(run_operator_in(
                 &real.operator_kubeconfig(),
@@ -135,6 +142,7 @@ impl Env {
             synced,
             stores: Default::default(),
             instance: Some("test".into()),
+            retry,
         };
         let client = self.client.clone();
         self.operator = Some(tokio::spawn(async move {

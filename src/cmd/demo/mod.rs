@@ -101,6 +101,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         synced,
         stores: Default::default(),
         instance: Some("demo".into()),
+        retry: Default::default(),
     };
     let operator = tokio::spawn(controller::run(client.clone(), settings, async move {
         let mut stopped = stopped;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::jiff::Timestamp;
 
 use super::handover::{self, Pace, Turn};
 use super::isolation;
@@ -245,6 +246,9 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
             if let Some(p) = move_target(cx, saved, h, true) {
                 return p;
             }
+            if h.stalled {
+                return strand(cx, saved, reason);
+            }
         } else if blue_changed {
             return restore_blue(cx, saved, &reason);
         }
@@ -391,11 +395,26 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
             cx.spec.blue_green.scale_down_delay_seconds as f64,
         );
         let green_hash = green.hash().unwrap_or_default();
-        if !endpoints_only(cx, green_hash) || cx.now < hold_until {
+        let listed = endpoints_only(cx, green_hash);
+        if !listed || cx.now < hold_until {
+            let deadline = endpoints_deadline(cx, hold_until);
+            if !listed && cx.now >= deadline {
+                // Blue is still there and unchanged: the way back is open.
+                return go_back(
+                    cx,
+                    saved,
+                    format!(
+                        "the endpoints of service {} did not list only green's pods within {}s of the switch ({}/{total} green pods Ready)",
+                        cx.spec.service,
+                        cx.spec.blue_green.scale_down_delay_seconds + patience(cx),
+                        green.ready_count()
+                    ),
+                );
+            }
             return Progressed::wait(
                 "Switched",
                 format!("green serves; keeping blue until the endpoints list only green and {}s have passed", cx.spec.blue_green.scale_down_delay_seconds),
-                Some(time::until(cx.now, hold_until)),
+                Some(time::after_hold(cx.now, hold_until, deadline)),
             )
             .with_progress(progress)
             .switched_at(Some(switched_at));
@@ -466,6 +485,22 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
     .switched_at(saved.switched_at)
 }
 
+/// The longest the plan lets anything take: the longer of its two timeouts. The deadline of
+/// the waits no timeout names (endpoints that follow a switch, green's pods that stop), so
+/// that a short `readyTimeoutSeconds` for green's start does not cut them short.
+fn patience(cx: &Cx) -> i64 {
+    cx.spec
+        .blue_green
+        .ready_timeout_seconds
+        .max(cx.spec.rolling_restart.pod_ready_timeout_seconds)
+}
+
+/// How long the Service's endpoints may take to follow a switch once the hold after it has
+/// ended.
+fn endpoints_deadline(cx: &Cx, hold_until: Timestamp) -> Timestamp {
+    pods::add_seconds(hold_until, patience(cx) as f64)
+}
+
 fn new_template(cx: &Cx, saved: &Saved) -> PodTemplateSpec {
     let original = saved.template.clone().unwrap_or_default();
     let update = cx.spec.update.clone().unwrap_or_default();
@@ -500,20 +535,22 @@ fn settle_on_blue(
         Some(h) if !h.moving || saved.direction == Direction::Back => true,
         _ => cx.target.is_complete(),
     };
-    if !complete
-        && outcome == Phase::Succeeded
-        && saved.handover.is_none()
-        && cx.seconds_in(word) > limit as f64
-    {
-        // Green still serves; the target goes back to its original template and takes over.
-        return go_back(
-            cx,
-            saved,
-            format!(
-                "{} did not finish its rollout to the new template within {limit}s",
-                cx.target
-            ),
+    let rollout_deadline = pods::add_seconds(cx.step_since(word), limit as f64);
+    if !complete && cx.now >= rollout_deadline {
+        let late = format!(
+            "{} did not finish its rollout to the {} template within {limit}s",
+            cx.target,
+            if outcome == Phase::Succeeded {
+                "new"
+            } else {
+                "original"
+            }
         );
+        if outcome == Phase::Succeeded && saved.handover.is_none() {
+            // Green still serves; the target goes back to its original template and takes over.
+            return go_back(cx, saved, late);
+        }
+        return strand(cx, saved, format!("{prefix}{late}"));
     }
     if !complete && saved.handover.is_none() {
         // A target its controller does not roll by itself (OnDelete) is paced here.
@@ -526,7 +563,7 @@ fn settle_on_blue(
         return Progressed::wait(
             word,
             format!("{prefix}waiting for {} to finish its rollout", cx.target),
-            None,
+            Some(time::until(cx.now, rollout_deadline)),
         );
     }
     let hash = match &saved.handover {
@@ -572,14 +609,35 @@ fn settle_on_blue(
         );
     };
     let hold_until = pods::add_seconds(back_at, cx.spec.blue_green.scale_down_delay_seconds as f64);
-    if !endpoints_only(cx, &hash) || cx.now < hold_until {
+    let listed = endpoints_only(cx, &hash);
+    if !listed || cx.now < hold_until {
+        let deadline = endpoints_deadline(cx, hold_until);
+        if !listed && cx.now >= deadline {
+            // The Service no longer selects green, so removing it takes no endpoint away.
+            let phase = match outcome {
+                Phase::Succeeded => Phase::Failed,
+                other => other,
+            };
+            return start_teardown(
+                cx,
+                saved,
+                phase,
+                format!(
+                    "{prefix}the endpoints of service {} did not list only the pods of {} ({hash}) within {}s of the switch back; the service selects them and green is removed; look at the pods of {} and the service's EndpointSlices",
+                    cx.spec.service,
+                    cx.target,
+                    cx.spec.blue_green.scale_down_delay_seconds + patience(cx),
+                    cx.target
+                ),
+            );
+        }
         return Progressed::wait(
             "SwitchingBack",
             format!(
                 "{prefix}{} serves again; keeping green until the endpoints list only its pods",
                 cx.target
             ),
-            Some(time::until(cx.now, hold_until)),
+            Some(time::after_hold(cx.now, hold_until, deadline)),
         );
     }
     let message = match outcome {
@@ -657,15 +715,79 @@ fn tear_down(cx: &Cx, saved: &Saved, green: &Green, outcome: Phase) -> Progresse
             )],
         );
     }
-    let left = cx.snap.pods.iter().filter(|p| is_green(p, cx.plan)).count();
-    if left > 0 || green.workload.is_some() {
+    let left: Vec<&str> = cx
+        .snap
+        .pods
+        .iter()
+        .filter(|p| is_green(p, cx.plan))
+        .map(pods::name)
+        .collect();
+    if !left.is_empty() || green.workload.is_some() {
+        let limit = patience(cx);
+        let deadline = pods::add_seconds(cx.step_since("RemovingGreen"), limit as f64);
+        if cx.now >= deadline {
+            // Green serves nothing any more; what is left of it is for a person to look at.
+            let phase = match outcome {
+                Phase::Succeeded => Phase::Failed,
+                other => other,
+            };
+            return Progressed::finish(
+                phase,
+                format!(
+                    "{message}; green did not go within {limit}s: {} {} and {} green pods ({}) are still there; look at their finalizers and nodes, and delete them",
+                    cx.target.kind(),
+                    green_name(&cx.spec.target.name),
+                    left.len(),
+                    left.join(", ")
+                ),
+            );
+        }
         return Progressed::wait(
             "RemovingGreen",
-            format!("{message}; waiting for {left} green pods to stop"),
-            None,
+            format!("{message}; waiting for {} green pods to stop", left.len()),
+            Some(time::until(cx.now, deadline)),
         );
     }
     Progressed::finish(outcome, message)
+}
+
+/// The way back to blue stalled while green serves: the plan ends Failed and leaves the
+/// Services and green as they are (green keeps serving); the message says what a person
+/// must do to finish by hand.
+fn strand(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
+    let original = saved.selector.clone().unwrap_or_default();
+    let blue = pinned(
+        cx,
+        &original,
+        saved.blue_hash.as_deref().unwrap_or_default(),
+    );
+    let words = |selector: &BTreeMap<String, String>| {
+        selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let held = Saved {
+        halted: true,
+        reason: Some(reason.clone()),
+        ..saved.clone()
+    };
+    let mut p = Progressed::finish(
+        Phase::Failed,
+        format!(
+            "{reason}; green {} {} keeps serving service {}, which selects it; to finish by hand: bring {} back (every pod Ready), set the selector of service {} to {} (its pods), delete this plan (which removes green), then set the selector back to {}",
+            cx.target.kind(),
+            green_name(&cx.spec.target.name),
+            cx.spec.service,
+            cx.target,
+            cx.spec.service,
+            words(&blue),
+            words(&original)
+        ),
+    );
+    p.actions.push(cx.target.patch(mark_patch(cx.plan, &held)));
+    p
 }
 
 /// GitOps flow: moves the target's pods (which carry no traffic) between its running set
@@ -702,20 +824,27 @@ fn move_target(cx: &Cx, saved: &Saved, h: &Handover, back: bool) -> Option<Progr
     }
     let min_ready = cx.spec.rolling_restart.min_ready_seconds;
     let timeout = cx.spec.blue_green.ready_timeout_seconds;
+    let since = cx.step_since(word);
     Some(
-        match handover::advance(cx, h, Pace::AllAtOnce, back, min_ready, timeout) {
+        match handover::advance(cx, h, Pace::AllAtOnce, back, (min_ready, timeout), since) {
             Turn::Act(actions, message) => Progressed::act(word, message, actions),
             Turn::Wait(message, requeue) => Progressed::wait(word, message, requeue),
-            Turn::Late(pod) if !back => go_back(
-                cx,
-                saved,
-                format!("pod {pod} of {target} was not Ready within {timeout}s"),
-            ),
-            Turn::Late(pod) => Progressed::wait(
-                word,
-                format!("pod {pod} of the original template is not Ready yet"),
-                None,
-            ),
+            Turn::Late(late) if !back => go_back(cx, saved, format!("{target}: {late}")),
+            Turn::Late(late) => {
+                // Green keeps serving; the sets go back to the target as they stand.
+                let reason = format!(
+                    "{}; the way back stalled too: {target}: {late}",
+                    saved.reason.clone().unwrap_or_default()
+                );
+                Progressed::act(
+                    word,
+                    format!("{reason}; handing the replica sets back to {target} as they stand"),
+                    vec![
+                        handover::record_stalled(cx, saved, h, reason.clone()),
+                        Action::warning("RollbackStalled", reason),
+                    ],
+                )
+            }
             Turn::Done => Progressed::act(
                 word,
                 format!("{target}'s pods moved; handing the replica sets back"),

@@ -1,5 +1,7 @@
 //! What a plan leaves behind when it ends: the target's own fields restored (unless a halted
-//! rollout must stay paused), the operator's annotations removed, its surge pod deleted.
+//! rollout must stay paused), the Services' selectors restored (unless a BlueGreen whose way
+//! back stalled leaves green serving), the operator's annotations removed, its surge pod
+//! deleted.
 //! Idempotent: each action is derived from what is still there.
 
 use super::Cx;
@@ -25,20 +27,13 @@ pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Act
                 patch["spec"] = serde_json::Value::Object(spec);
             }
         }
+        // A BlueGreen whose way back stalled leaves green serving: the Services stay as
+        // they are (the original selector would select green and blue at once).
+        let keep_services = saved.halted && saved.mode == Some(Mode::BlueGreen);
         // Selectors first: the annotation that records them goes last.
-        restore_selector(
-            &mut actions,
-            &cx.spec.service,
-            cx.snap.service.as_ref(),
-            saved.selector.as_ref(),
-        );
-        restore_selector(
-            &mut actions,
-            &cx.spec.blue_green.preview_service,
-            cx.snap.preview.as_ref(),
-            saved.preview_selector.as_ref(),
-        );
-        actions.extend(super::isolation::restore(cx, saved));
+        if !keep_services {
+            restore_services(&mut actions, cx, saved);
+        }
         actions.push(cx.target.patch(patch));
     }
     let serving_workers = cx
@@ -63,6 +58,23 @@ pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Act
         }
     }
     actions
+}
+
+/// The traffic, preview and peer Services as they were before the plan; green's twins gone.
+fn restore_services(actions: &mut Vec<Action>, cx: &Cx, saved: &Saved) {
+    restore_selector(
+        actions,
+        &cx.spec.service,
+        cx.snap.service.as_ref(),
+        saved.selector.as_ref(),
+    );
+    restore_selector(
+        actions,
+        &cx.spec.blue_green.preview_service,
+        cx.snap.preview.as_ref(),
+        saved.preview_selector.as_ref(),
+    );
+    actions.extend(super::isolation::restore(cx, saved));
 }
 
 fn is_mine(pod: &k8s_openapi::api::core::v1::Pod, plan: &str) -> bool {

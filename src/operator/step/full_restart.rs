@@ -90,10 +90,14 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             return turn_back(cx, saved, reason, false);
         }
         if !cx.snap.pods.is_empty() {
+            let stop_by = pods::add_seconds(
+                cx.step_since("ScalingDown"),
+                cx.spec.rolling_restart.pod_ready_timeout_seconds as f64,
+            );
             return Progressed::wait(
                 "ScalingDown",
                 format!("waiting for {} pods to stop", cx.snap.pods.len()),
-                None,
+                Some(time::until(cx.now, stop_by)),
             )
             .with_progress(Some(Progress::new(0, total)));
         }
@@ -120,6 +124,26 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
 
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
     let (late, deadline) = late_pod(&live, timeout, cx.now);
+    // Every pod must have appeared within the timeout of the scale-up.
+    let appear_by = saved
+        .scaled_down_at
+        .map(|at| pods::add_seconds(at, timeout as f64))
+        .filter(|_| (live.len() as i32) < total);
+    let late = late
+        .map(|pod| format!("pod {} was not Ready within {timeout}s", pods::name(pod)))
+        .or_else(|| {
+            appear_by.filter(|by| cx.now >= *by).map(|_| {
+                format!(
+                    "only {} of {total} pods appeared within {timeout}s ({} creates no more)",
+                    live.len(),
+                    cx.target
+                )
+            })
+        });
+    let deadline = time::earliest(
+        deadline.map(|t| time::until(cx.now, t)),
+        appear_by.map(|t| time::until(cx.now, t)),
+    );
     if back {
         if cx.target.is_complete() {
             let phase = cx.back_outcome();
@@ -129,21 +153,17 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             )
             .with_progress(progress);
         }
-        if let Some(pod) = late {
+        if let Some(late) = late {
             return Progressed::finish(
                 Phase::Failed,
-                format!(
-                    "{reason}; the original template did not come back either: pod {} was not Ready within {timeout}s",
-                    pods::name(pod)
-                ),
+                format!("{reason}; the original template did not come back either: {late}"),
             );
         }
     } else {
         if cx.aborting {
             return turn_back(cx, saved, "aborted".into(), true);
         }
-        if let Some(pod) = late {
-            let reason = format!("pod {} was not Ready within {timeout}s", pods::name(pod));
+        if let Some(reason) = late {
             if cx.spec.rolling_restart.rollback_on_failure {
                 return turn_back(cx, saved, reason, true);
             }
@@ -167,7 +187,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     Progressed::wait(
         "ScalingUp",
         format!("{done}/{total} pods available"),
-        deadline.map(|t| time::until(cx.now, t)),
+        deadline,
     )
     .with_progress(progress)
 }

@@ -13,6 +13,7 @@ use super::tests::{base_spec, events, plan, pod, rolling_safe_build, run, servic
 use crate::api::{Flow, Phase};
 use crate::operator::action::Action;
 use crate::operator::labels::selector_matches;
+use crate::operator::pods;
 use crate::operator::snapshot::Snapshot;
 use crate::operator::workload::{Workload, fixtures};
 
@@ -43,6 +44,8 @@ struct Model {
     pods: Vec<Pod>,
     clock: i64,
     made: usize,
+    /// The plan's message after the last step `run_to_end` took.
+    message: String,
 }
 
 impl Model {
@@ -64,6 +67,7 @@ impl Model {
             pods: Vec::new(),
             clock: 0,
             made: 0,
+            message: String::new(),
         };
         m.reconcile_pods();
         m
@@ -215,6 +219,7 @@ fn run_to_end(
         lowest = lowest.min(m.pods.len());
         p = with_status(snap, &d).plan;
         m.clock += 1;
+        m.message = d.status.message.clone().unwrap_or_default();
         let phase = d.status.phase.unwrap();
         if matches!(
             phase,
@@ -415,4 +420,112 @@ fn without_a_pending_template_a_paused_deployment_gets_a_plain_restart() {
         "a surge pod, the template untouched: {:?}",
         d.actions
     );
+}
+
+/// Every pod the model makes after its first `good` pods never becomes Ready.
+fn never_ready_after(good: usize) -> impl Fn(&mut Model) {
+    move |m: &mut Model| {
+        for p in m.pods.iter_mut() {
+            let made: usize = pods::name(p).rsplit('-').next().unwrap().parse().unwrap();
+            if made > good {
+                p.status = Some(
+                    serde_json::from_value(
+                        json!({"conditions": [{"type": "Ready", "status": "False"}]}),
+                    )
+                    .unwrap(),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn pods_of_the_pending_template_that_never_appear_move_everything_back_in_time() {
+    let mut m = Model::new(2);
+    let mut spec = base_spec();
+    spec["rollingRestart"] = json!({"podReadyTimeoutSeconds": 5});
+    // The pending template's set is scaled up, but no pod of it is ever made (a quota, an
+    // admission webhook).
+    let never_made = |m: &mut Model| {
+        m.pods.retain(|p| {
+            let hash = &p.metadata.labels.as_ref().unwrap()["pod-template-hash"];
+            hash == "old" || hash == "older"
+        })
+    };
+    let (phase, events, lowest) = run_to_end(&mut m, spec, Some(&never_made));
+    assert_eq!(phase, Phase::Failed);
+    assert!(events.contains(&"RollingBack".to_string()), "{events:?}");
+    assert!(
+        m.message
+            .contains("1 of the 1 pods asked of replica set liferay-"),
+        "{}",
+        m.message
+    );
+    assert!(
+        m.message.contains("did not appear within 5s"),
+        "{}",
+        m.message
+    );
+    assert!(lowest >= 2);
+    assert_eq!(m.images(), ["old"]);
+}
+
+#[test]
+fn a_way_back_that_stalls_too_hands_the_sets_back_as_they_stand_and_fails() {
+    let mut m = Model::new(2);
+    let git = fixtures::json(&m.target)["spec"].clone();
+    let mut spec = base_spec();
+    spec["rollingRestart"] = json!({"podReadyTimeoutSeconds": 5});
+    // The first pod of the pending template gets Ready, no pod made after it does: the
+    // second fails the rollout, and the previous template's pod made on the way back fails
+    // that too.
+    let (phase, events, lowest) = run_to_end(&mut m, spec, Some(&never_ready_after(3)));
+    assert_eq!(phase, Phase::Failed);
+    assert!(
+        events.contains(&"RollbackStalled".to_string()),
+        "{events:?}"
+    );
+    assert!(
+        m.message
+            .contains("the way back stalled too: pod liferay-old-"),
+        "{}",
+        m.message
+    );
+    assert!(
+        m.message
+            .contains("are back with deployment liferay as they stand"),
+        "{}",
+        m.message
+    );
+    assert_eq!(
+        fixtures::json(&m.target)["spec"],
+        git,
+        "the target is as Git has it"
+    );
+    // No pod was taken away on the way out, and every set is the target's again: none held,
+    // the one cutover made adoptable by it.
+    assert!(lowest >= 2);
+    let held: Vec<_> = m
+        .sets
+        .iter()
+        .filter(|rs| Model::labels(rs).contains_key("cutover.dev/held-by"))
+        .collect();
+    assert!(held.is_empty(), "{held:?}");
+    let selector = m.target.selector().unwrap().clone();
+    let mut with_pods: Vec<String> = m
+        .sets
+        .iter()
+        .filter(|rs| rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0)
+        .map(|rs| {
+            assert!(selector_matches(&selector, &Model::labels(rs)), "{rs:?}");
+            rs.metadata.name.clone().unwrap()
+        })
+        .collect();
+    with_pods.sort();
+    assert_eq!(
+        with_pods.len(),
+        2,
+        "both sets keep their pods: {with_pods:?}"
+    );
+    assert!(m.images().len() == 2, "{:?}", m.images());
 }

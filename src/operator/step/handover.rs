@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::jiff::Timestamp;
 
 use super::Cx;
 use crate::operator::action::Action;
@@ -42,7 +43,9 @@ pub(super) enum Pace {
 pub(super) enum Turn {
     Act(Vec<Action>, String),
     Wait(String, Option<Duration>),
-    /// A pod of the set being filled was not Ready in time.
+    /// The move cannot go on in time: a pod of the set being filled was not Ready, its pods
+    /// never appeared, or the pods of the set being emptied never stopped. The sentence says
+    /// which.
     Late(String),
     /// Every pod runs on the destination set.
     Done,
@@ -74,6 +77,7 @@ pub(super) fn plan(cx: &Cx, pending: &ReplicaSet) -> (Handover, Option<ReplicaSe
         stop_first: false,
         moving: false,
         returning: false,
+        stalled: false,
         released: cx
             .snap
             .replica_sets
@@ -104,6 +108,21 @@ pub(super) fn record_returning(cx: &Cx, saved: &Saved, h: &Handover) -> Action {
         ..saved.clone()
     };
     cx.target.patch(mark_patch(cx.plan, &returning))
+}
+
+/// Records on the target that the way back stalled for `reason`: the sets go back to the
+/// target as they stand, and the plan fails.
+pub(super) fn record_stalled(cx: &Cx, saved: &Saved, h: &Handover, reason: String) -> Action {
+    let stalled = Saved {
+        handover: Some(Handover {
+            returning: true,
+            stalled: true,
+            ..h.clone()
+        }),
+        reason: Some(reason),
+        ..saved.clone()
+    };
+    cx.target.patch(mark_patch(cx.plan, &stalled))
 }
 
 /// A set by name, wherever it is (still the target's, or taken over).
@@ -161,36 +180,56 @@ pub(super) fn take_over(cx: &Cx, h: &Handover, created: Option<ReplicaSet>) -> V
     actions
 }
 
-/// Moves pods from `from` to `to` (forward: old to new; back: new to old).
+/// Moves pods from `from` to `to` (forward: old to new; back: new to old). `since` is when
+/// this move began: the clock of the waits that no pod's own timestamps can date (a pod that
+/// never appears, pods that never stop), each of which fails after `timeout` seconds without
+/// progress.
 pub(super) fn advance(
     cx: &Cx,
     h: &Handover,
     pace: Pace,
     back: bool,
-    min_ready: i64,
-    timeout: i64,
+    (min_ready, timeout): (i64, i64),
+    since: Timestamp,
 ) -> Turn {
     let (from_name, from_hash, to_name, to_hash) = if back {
         (&h.new_set, &h.new_hash, &h.old_set, &h.old_hash)
     } else {
         (&h.old_set, &h.old_hash, &h.new_set, &h.new_hash)
     };
+    let to_pods = pods_of(&cx.snap.pods, to_hash);
+    // The last moment something moved: the move began, or a pod of the set being filled
+    // became available (the next one is asked for right then).
+    let moved_at = to_pods
+        .iter()
+        .filter_map(|p| pods::available_at(p, min_ready))
+        .filter(|at| *at <= cx.now)
+        .fold(since, Timestamp::max);
+    let stuck_at = pods::add_seconds(moved_at, timeout as f64);
+    let stuck = cx.now >= stuck_at;
     let (Some(from), Some(to)) = (set(cx, from_name), set(cx, to_name)) else {
+        if stuck {
+            return Turn::Late(format!(
+                "replica sets {from_name} and {to_name} were not both there within {timeout}s"
+            ));
+        }
         return Turn::Wait(
             format!("waiting for replica sets {from_name} and {to_name}"),
-            None,
+            Some(time::until(cx.now, stuck_at)),
         );
     };
     let total = h.replicas;
     let (f, t) = (replicas(from), replicas(to));
-    let to_pods = pods_of(&cx.snap.pods, to_hash);
     let available = to_pods
         .iter()
         .filter(|p| pods::is_available(p, min_ready, cx.now))
         .count() as i32;
     let (late, deadline) = late_pod(&to_pods, timeout, cx.now);
     if let Some(pod) = late {
-        return Turn::Late(pods::name(pod).to_string());
+        return Turn::Late(format!(
+            "pod {} was not Ready within {timeout}s",
+            pods::name(pod)
+        ));
     }
     let from_left = cx
         .snap
@@ -205,8 +244,16 @@ pub(super) fn advance(
                 format!("stopping all {total} pods of replica set {from_name}"),
             );
         }
+        if from_left > 0 && stuck {
+            return Turn::Late(format!(
+                "{from_left} pods of replica set {from_name} did not stop within {timeout}s"
+            ));
+        }
         if from_left > 0 {
-            return Turn::Wait(format!("waiting for {from_left} pods to stop"), None);
+            return Turn::Wait(
+                format!("waiting for {from_left} pods to stop"),
+                Some(time::until(cx.now, stuck_at)),
+            );
         }
     }
     if pace != Pace::OneAtATime || (back && t == 0) {
@@ -231,6 +278,21 @@ pub(super) fn advance(
         .min()
         .map(|at| time::until(cx.now, at));
     let requeue = time::earliest(deadline.map(|d| time::until(cx.now, d)), hold);
+    let missing = t - to_pods.len() as i32;
+    if missing > 0 && to_pods.len() as i32 == available {
+        // Every pod there is available and more are asked for: they must appear in time.
+        if stuck {
+            return Turn::Late(format!(
+                "{missing} of the {t} pods asked of replica set {to_name} did not appear within {timeout}s"
+            ));
+        }
+        return Turn::Wait(
+            format!(
+                "{available}/{total} pods moved; waiting for replica set {to_name} to create {missing} more"
+            ),
+            time::earliest(requeue, Some(time::until(cx.now, stuck_at))),
+        );
+    }
     if (to_pods.len() as i32) < t || available < t {
         let waiting = to_pods
             .iter()
@@ -271,7 +333,8 @@ pub(super) fn moved(cx: &Cx, h: &Handover, back: bool, min_ready: i64) -> i32 {
 
 /// Gives the sets back to the target: the destination first (the controller adopts it as the
 /// set with pods), then the others with their labels from before. A set cutover created that
-/// ends without pods is deleted. `None` once everything is back.
+/// ends without pods is deleted; after a stalled move back it keeps its pods and goes to the
+/// target like the others. `None` once everything is back.
 pub(super) fn hand_back(cx: &Cx, h: &Handover, back: bool) -> Option<Vec<Action>> {
     let mut actions = Vec::new();
     let destination = if back { &h.old_set } else { &h.new_set };
@@ -284,7 +347,9 @@ pub(super) fn hand_back(cx: &Cx, h: &Handover, back: bool) -> Option<Vec<Action>
     sets.sort_by_key(|rs| replica_sets::name(rs) != destination);
     for rs in sets {
         let name = replica_sets::name(rs);
-        if back && h.created && name == h.new_set {
+        // A set cutover made goes when the pods are all back on the old one; a stalled move
+        // leaves every set with its pods.
+        if back && h.created && name == h.new_set && !h.stalled {
             if rs.metadata.deletion_timestamp.is_none() {
                 actions.push(Action::DeleteReplicaSet {
                     name: name.to_string(),
@@ -301,6 +366,6 @@ pub(super) fn hand_back(cx: &Cx, h: &Handover, back: bool) -> Option<Vec<Action>
             patch: relabel_patch(rs, &labels),
         });
     }
-    let gone = !(back && h.created && set(cx, &h.new_set).is_some());
+    let gone = !(back && h.created && !h.stalled && set(cx, &h.new_set).is_some());
     (!actions.is_empty() || !gone).then_some(actions)
 }

@@ -21,6 +21,8 @@ mod rolling;
 mod stateful_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod waits_tests;
 
 use std::time::Duration;
 
@@ -74,6 +76,12 @@ impl Cx<'_> {
             }
             _ => 0.0,
         }
+    }
+
+    /// When the plan entered `step` (now when it is not there yet): where the deadline of
+    /// a wait that began with the step counts from.
+    pub fn step_since(&self, step: &str) -> Timestamp {
+        super::pods::add_seconds(self.now, -self.seconds_in(step))
     }
 
     /// A `PodReplaced` Event when `done` of `total` pods run `template` and the last
@@ -414,7 +422,14 @@ fn apply(d: &mut Draft, p: Progressed) {
                 Phase::Progressing
             };
             d.phase(phase, p.step, p.message);
-            d.requeue = requeue;
+            // Every step that keeps going looks again on its own, so that a deadline is
+            // noticed without an outside event, and never sooner than the floor.
+            let in_step = d
+                .status
+                .step_started_at
+                .as_ref()
+                .map_or(Duration::ZERO, |t| super::time::since(t.0, d.now));
+            d.requeue = Some(super::time::next_look(requeue, in_step));
         }
         Outcome::Finish(phase) => {
             d.phase(Phase::Progressing, "Finishing", p.message);

@@ -2,7 +2,10 @@
 //! template, and the pods move from its running ReplicaSet to the pending template's set
 //! (one at a time, or all stopped first) while the target object stays exactly as Git has
 //! it. A late pod always turns the plan back to the running set: a paused target cannot be
-//! handed two half-filled sets without its controller rescaling them.
+//! handed two half-filled sets without its controller rescaling them. Should the way back
+//! stall as well, the sets go back to the target as they stand, every pod kept (it stays
+//! paused: its controller may add its surge across them, never take a pod away), and the plan
+//! fails, saying what a person must do.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
@@ -79,6 +82,13 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                 format!("{prefix}waiting for replica set {} to go", h.new_set),
                 None,
             ),
+            None if h.stalled => Progressed::finish(
+                Phase::Failed,
+                format!(
+                    "{reason}; replica sets {} and {} are back with {} as they stand ({} stays paused); look at the pods of {}, then unpause {} to finish its rollout to its template, or set its template back",
+                    h.old_set, h.new_set, cx.target, cx.target, h.old_set, cx.target
+                ),
+            ),
             None if back => Progressed::finish(
                 cx.back_outcome(),
                 format!(
@@ -121,7 +131,8 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         return Progressed::paused(moved, total);
     }
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
-    match handover::advance(cx, h, pace(h), back, min_ready, timeout) {
+    let since = cx.step_since(if back { "RollingBack" } else { "Rolling" });
+    match handover::advance(cx, h, pace(h), back, (min_ready, timeout), since) {
         Turn::Act(actions, message) => {
             let mut p = Progressed::act(
                 if back { "RollingBack" } else { "Rolling" },
@@ -141,19 +152,23 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             requeue,
         )
         .with_progress(progress),
-        Turn::Late(pod) if !back => go_back(
-            cx,
-            saved,
-            format!("pod {pod} was not Ready within {timeout}s"),
-        ),
-        Turn::Late(pod) => Progressed::wait(
-            "RollingBack",
-            format!(
-                "{prefix}pod {pod} of the previous template is not Ready either; waiting for it"
-            ),
-            None,
-        )
-        .with_progress(progress),
+        Turn::Late(late) if !back => go_back(cx, saved, late),
+        Turn::Late(late) => {
+            // Nothing would move any more: give the sets back as they stand, then fail.
+            let reason = format!("{reason}; the way back stalled too: {late}");
+            Progressed::act(
+                "RollingBack",
+                format!(
+                    "{reason}; handing the replica sets back to {} as they stand",
+                    cx.target
+                ),
+                vec![
+                    handover::record_stalled(cx, saved, h, reason.clone()),
+                    Action::warning("RollbackStalled", reason),
+                ],
+            )
+            .with_progress(progress)
+        }
         Turn::Done => Progressed::act(
             if back { "RollingBack" } else { "Rolling" },
             format!("{prefix}all {total} pods moved; handing the replica sets back"),

@@ -162,6 +162,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         )
         .with_progress(progress);
     }
+    let evicting_by = pods::add_seconds(cx.step_since("Evicting"), timeout as f64);
     if cx.seconds_in("Evicting") > timeout as f64 {
         return Progressed::finish(
             Phase::Failed,
@@ -175,7 +176,10 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         return Progressed::wait(
             "Evicting",
             format!("waiting for pod {} to stop", pods::name(pod)),
-            deadline.map(|t| time::until(cx.now, t)),
+            time::earliest(
+                deadline.map(|t| time::until(cx.now, t)),
+                Some(time::until(cx.now, evicting_by)),
+            ),
         )
         .with_progress(progress);
     }
@@ -196,10 +200,23 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .with_progress(progress);
     }
     if (live.len() as i32) < total {
+        // The evicted pod is gone; its controller must make a new one in time.
+        let appear_by = pods::add_seconds(cx.step_since("WaitingForPod"), timeout as f64);
+        if cx.now >= appear_by {
+            return Progressed::finish(
+                Phase::Failed,
+                format!(
+                    "no replacement pod appeared within {timeout}s of the last eviction ({} of {total} pods there; {} creates none); restart halted at {done}/{total} pods",
+                    live.len(),
+                    cx.target
+                ),
+            )
+            .with_progress(progress);
+        }
         return Progressed::wait(
             "WaitingForPod",
             format!("{done}/{total} pods restarted; waiting for the replacement pod to appear"),
-            None,
+            Some(time::until(cx.now, appear_by)),
         )
         .with_progress(progress);
     }

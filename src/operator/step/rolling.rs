@@ -3,7 +3,8 @@
 //! surge, each available for `minReadySeconds` before the next), halted or rolled back when a
 //! replacement is late.
 
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::jiff::Timestamp;
 
 use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
@@ -48,10 +49,23 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .count() as i32;
     let progress = Some(Progress::new(done.min(total), total));
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
+    let back = saved.direction == Direction::Back;
     let (late, next_deadline) = late_pod(&new_pods, timeout, cx.now);
-    let requeue = next_deadline.map(|t| time::until(cx.now, t));
+    let missing = missing_replacement(cx, &new_pods, back);
+    let requeue = time::earliest(
+        next_deadline.map(|t| time::until(cx.now, t)),
+        missing.as_ref().map(|(_, by)| time::until(cx.now, *by)),
+    );
+    let stalled = late
+        .map(|pod| format!("pod {} was not Ready within {timeout}s", pods::name(pod)))
+        .or_else(|| {
+            missing
+                .as_ref()
+                .filter(|(_, by)| cx.now >= *by)
+                .map(|(what, _)| what.clone())
+        });
 
-    if saved.direction == Direction::Back {
+    if back {
         let reason = saved.reason.clone().unwrap_or_default();
         if cx.target.is_complete() {
             let phase = cx.back_outcome();
@@ -60,13 +74,10 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
                 format!("{reason}; rolled back to the previous template"),
             );
         }
-        if let Some(pod) = late {
+        if let Some(stalled) = stalled {
             return Progressed::finish(
                 Phase::Failed,
-                format!(
-                    "{reason}; the rollback stalled too: pod {} was not Ready within {timeout}s",
-                    pods::name(pod)
-                ),
+                format!("{reason}; the rollback stalled too: {stalled}"),
             );
         }
         let message =
@@ -74,14 +85,20 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         if let Some(p) = pace(cx, "RollingBack", &message) {
             return p.with_progress(progress);
         }
-        return Progressed::wait("RollingBack", message, requeue).with_progress(progress);
+        return wait("RollingBack", message, missing.is_some(), requeue).with_progress(progress);
     }
 
     if cx.aborting {
         return go_back(cx, saved, "aborted".to_string());
     }
-    if let Some(pod) = late {
-        let reason = format!("pod {} was not Ready within {timeout}s", pods::name(pod));
+    // Its controller's own deadline counts too (not on the way back: the verdict on the
+    // rollout given up stays until the rollback makes progress).
+    let stalled = stalled.or_else(|| {
+        cx.target
+            .rollout_given_up()
+            .map(|m| format!("{} gave up its rollout: {m}", cx.target))
+    });
+    if let Some(reason) = stalled {
         if cx.spec.rolling_restart.rollback_on_failure {
             return go_back(cx, saved, reason);
         }
@@ -154,14 +171,60 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .filter_map(|p| pods::available_at(p, min_ready))
         .min()
         .map(|t| time::until(cx.now, t));
-    let mut p = Progressed::wait(
+    let mut p = wait(
         "Rolling",
         format!("{done}/{total} pods replaced{waiting_for}"),
+        missing.is_some(),
         time::earliest(requeue, hold),
     )
     .with_progress(progress);
     p.actions = replaced;
     p
+}
+
+/// The step of a rollout waiting for its next replacement pod to appear: its clock starts
+/// when the plan first sees that wait.
+const WAITING_FOR_POD: &str = "WaitingForPod";
+
+/// When every replacement so far is available, none of the pods is still stopping (a
+/// StatefulSet makes the replacement only once the pod it replaces is gone) and another
+/// replacement is due: the wait for its controller to create it, what the rollout fails with
+/// if it does not, and when (`timeout` after the wait began).
+fn missing_replacement(cx: &Cx, new_pods: &[&Pod], back: bool) -> Option<(String, Timestamp)> {
+    let total = cx.target.replicas();
+    let min_ready = cx.spec.rolling_restart.min_ready_seconds;
+    let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
+    if new_pods.len() as i32 >= total
+        || cx.target.is_complete()
+        || cx.snap.pods.iter().any(pods::is_terminating)
+        || !new_pods
+            .iter()
+            .all(|p| pods::is_available(p, min_ready, cx.now))
+    {
+        return None;
+    }
+    let what = format!(
+        "no replacement pod appeared within {timeout}s ({}/{total} pods on the {} template; {} creates none)",
+        new_pods.len(),
+        if back { "previous" } else { "new" },
+        cx.target
+    );
+    let since = cx.step_since(WAITING_FOR_POD);
+    Some((what, pods::add_seconds(since, timeout as f64)))
+}
+
+/// The wait of a rollout between its moves, in its own step while a replacement is due.
+fn wait(
+    step: &'static str,
+    message: String,
+    missing: bool,
+    requeue: Option<std::time::Duration>,
+) -> Progressed {
+    if missing {
+        let message = format!("{message}; waiting for the next replacement pod to appear");
+        return Progressed::wait(WAITING_FOR_POD, message, requeue);
+    }
+    Progressed::wait(step, message, requeue)
 }
 
 /// Puts the original template back; the workload's controller replaces the new pods one

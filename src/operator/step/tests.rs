@@ -69,7 +69,7 @@ pub(super) fn pod(name: &str, hash: &str, created: i64, ready_at: Option<i64>) -
     .unwrap()
 }
 
-fn replica_set(hash: &str, revision: i32) -> ReplicaSet {
+pub(super) fn replica_set(hash: &str, revision: i32) -> ReplicaSet {
     serde_json::from_value(json!({"metadata": {"name": format!("liferay-{hash}"),
         "labels": {"pod-template-hash": hash},
         "annotations": {"deployment.kubernetes.io/revision": revision.to_string()}}}))
@@ -124,7 +124,7 @@ pub(super) fn events(d: &Decision) -> Vec<String> {
         .collect()
 }
 
-fn three_old_pods() -> Vec<Pod> {
+pub(super) fn three_old_pods() -> Vec<Pod> {
     (0..3)
         .map(|i| pod(&format!("liferay-old-{i}"), "old", -100 + i, Some(-90)))
         .collect()
@@ -307,7 +307,7 @@ fn a_second_plan_waits_naming_the_first() {
     assert_eq!(run(&snap, 0).status.phase, Some(Phase::Progressing));
 }
 
-fn rolling_in_progress(
+pub(super) fn rolling_in_progress(
     new_pods: Vec<Pod>,
     old_pods: Vec<Pod>,
     complete: bool,

@@ -31,6 +31,30 @@ pub fn is_complete(d: &Deployment) -> bool {
         && status.available_replicas.unwrap_or(0) == want
 }
 
+/// What the Deployment's controller says when it gave up on its rollout (its `Progressing`
+/// condition is False with `ProgressDeadlineExceeded`: no progress within
+/// `progressDeadlineSeconds`), once it has seen the current spec.
+pub fn progress_deadline_exceeded(d: &Deployment) -> Option<String> {
+    let status = d.status.as_ref()?;
+    if status.observed_generation.unwrap_or(0) < d.metadata.generation.unwrap_or(0) {
+        return None;
+    }
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| {
+            c.type_ == "Progressing"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        })
+        .map(|c| {
+            c.message
+                .clone()
+                .unwrap_or_else(|| "ProgressDeadlineExceeded".into())
+        })
+}
+
 /// The green Deployment: `blue`'s replicas, selector (with `labels`) and minReadySeconds,
 /// with `template` (which already carries `labels`).
 pub(super) fn green_copy(

@@ -243,6 +243,15 @@ impl Workload {
         }
     }
 
+    /// Its controller's own word that its rollout will not finish (a Deployment past its
+    /// `progressDeadlineSeconds`), for a kind whose controller says so.
+    pub fn rollout_given_up(&self) -> Option<String> {
+        match self {
+            Workload::Deployment(d) => deployment::progress_deadline_exceeded(d),
+            Workload::StatefulSet(_) => None,
+        }
+    }
+
     /// The revision a pod of this workload runs.
     pub fn revision_of<'a>(&self, pod: &'a Pod) -> Option<&'a str> {
         let label = self.kind().revision_label();

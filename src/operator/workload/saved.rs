@@ -138,6 +138,10 @@ pub struct Handover {
     /// The pods have moved; the sets are being handed back to the target.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub returning: bool,
+    /// The way back stalled: the sets are handed back as they stand, each with its pods
+    /// (none deleted), and the plan fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stalled: bool,
 }
 
 /// The plan holding the target, per its annotation.
