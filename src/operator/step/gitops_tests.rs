@@ -134,6 +134,7 @@ impl Model {
                 .cloned()
                 .collect(),
             handover_sets: self.sets.iter().filter(taken).cloned().collect(),
+            running_template: None,
             pods: self.pods.clone(),
             service: Some(service()),
             endpoint_slices: vec![],
