@@ -28,6 +28,9 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
             "get", "list", "watch", "create", "update", "patch", "delete",
         ],
     ),
+    // ControllerRevisions: in the GitOps flow, the current revision of a StatefulSet that
+    // holds its pending template back, read by name for the running template.
+    ("apps", &["controllerrevisions"], &["get"]),
     // ReplicaSets: read; in the GitOps flow taken over from a paused target (relabelled and
     // scaled), the pending template's set created, and deleted again when a plan goes back.
     (

@@ -16,13 +16,13 @@ use kube::api::ListParams;
 use serde_json::json;
 use support::{APP, Env, assert_clean_end};
 
-const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32";
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
 
 fn image_plan() -> serde_json::Value {
     json!({
         "target": {"name": APP}, "service": APP,
-        "changes": [{"type": "FixPack", "fixPack": {"from": "de-31", "to": "de-32"}}],
+        "changes": [{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}],
         "update": {"image": NEW_IMAGE}
     })
 }

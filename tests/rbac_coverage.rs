@@ -159,7 +159,7 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     )
     .await;
     // A StatefulSet target: a partitioned rollout, then a BlueGreen cutover with a green
-    // StatefulSet.
+    // StatefulSet, then the GitOps flow.
     for obj in [
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "cache", "namespace": NS},
                "spec": {"selector": {"app": "cache"}, "ports": [{"port": 8080}]}}),
@@ -197,6 +197,30 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
         "sts-bluegreen",
         stateful(json!({"strategy": "BlueGreen", "update": {"image": "c3"},
                         "blueGreen": {"scaleDownDelaySeconds": 0}})),
+        Phase::Succeeded,
+    )
+    .await;
+    // The GitOps flow of a StatefulSet: Git's new template held back under OnDelete, its
+    // running template read from the current ControllerRevision.
+    sets.patch(
+        "cache",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(
+            json!({"spec": {"updateStrategy": {"type": "OnDelete", "rollingUpdate": null},
+            "template": {"spec": {"containers": [{"name": "cache", "image": "c4"}]}}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    env.wait("the pending template's revision", LONG, || async {
+        let status = sets.get("cache").await.ok()?.status?;
+        (status.update_revision != status.current_revision).then_some(())
+    })
+    .await;
+    run_plan(
+        &env,
+        "sts-pending",
+        stateful(json!({"changes": rolling_safe})),
         Phase::Succeeded,
     )
     .await;

@@ -383,9 +383,24 @@ async fn on_delete_changes_only_the_pods_someone_deletes() {
         (s["status"]["updatedReplicas"] == 1 && s["status"]["readyReplicas"] == 3).then_some(s)
     })
     .await;
-    // As in Kubernetes, an OnDelete set's current revision stays until a RollingUpdate.
+    // As in Kubernetes, an OnDelete set's current revision stays while some pods run it...
     assert_eq!(s["status"]["currentRevision"], old_rev.as_str());
     assert_eq!(s["status"]["currentReplicas"], 2);
+    // ... and becomes the update revision once every pod runs that and is Ready (Kubernetes
+    // 1.37's `completeUpdate`, whatever the strategy).
+    for name in ["web-2", "web-0"] {
+        pods.delete(name, &DeleteParams::default()).await.unwrap();
+        wait_for("the pod back", T, || {
+            pod(&sim, name).filter(|p| revision_of(p) == new_rev && is_ready(p))
+        })
+        .await;
+    }
+    wait_for("the update to complete", T, || {
+        let s = get_set(&sim, "web");
+        (s["status"]["currentRevision"] == new_rev.as_str() && s["status"]["currentReplicas"] == 3)
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -45,7 +45,8 @@ pub struct MaintenancePlanStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
     /// Where the new pods' template came from: the plan's `update` (kubectl flow), the
-    /// pending template of a paused Deployment (GitOps flow), or nowhere (a plain restart).
+    /// pending template of a paused Deployment or of a StatefulSet that holds it back with
+    /// `OnDelete` or a partition (GitOps flow), or nowhere (a plain restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<Flow>,
     /// When the Service was switched to green (BlueGreen).
@@ -69,8 +70,9 @@ pub struct MaintenancePlanStatus {
 pub enum Flow {
     /// The plan's `update` changes the target's template (kubectl flow).
     Update,
-    /// The target is paused with a template that differs from its running ReplicaSet; that
-    /// pending template is rolled out and the Deployment stays paused (GitOps flow).
+    /// The target holds back a template its pods do not run yet (a paused Deployment, a
+    /// StatefulSet under `OnDelete` or a partition at its replicas); that pending template is
+    /// rolled out and the target ends as Git has it (GitOps flow).
     PendingTemplate,
     /// Neither: the pods restart on the template they run.
     Restart,
@@ -82,7 +84,7 @@ impl Flow {
         match self {
             Flow::Update => "kubectl flow: the plan's update gives the new template",
             Flow::PendingTemplate => {
-                "GitOps flow: the paused deployment's pending template is rolled out and the deployment stays paused"
+                "GitOps flow: the target's pending template is rolled out and the target ends as Git has it"
             }
             Flow::Restart => "plain restart: the template does not change",
         }

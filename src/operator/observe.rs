@@ -1,8 +1,8 @@
 //! Reads the plan and the part of the cluster it acts on into a [`Snapshot`]. The only reads
 //! the operator makes for a decision; nothing after this holds a client.
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
@@ -16,6 +16,7 @@ use super::step::blue_green::PLAN_LABEL;
 use super::step::blue_green::green_name;
 use super::step::handover::HELD_LABEL;
 use super::workload::saved::saved_for;
+use super::workload::stateful_set::held::template_of_revision;
 use super::workload::{Kind, Workload};
 use crate::api::MaintenancePlan;
 
@@ -65,6 +66,10 @@ pub async fn observe(
             .map_err(|e| Error::api("list", "pods", e))?
             .items;
     }
+    let running_template = match &target {
+        Some(t) => held_running_template(client, namespace, t).await?,
+        None => None,
+    };
     let handover_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
         .list(&ListParams::default().labels(&format!("{HELD_LABEL}={name}")))
         .await
@@ -167,6 +172,7 @@ pub async fn observe(
         target,
         replica_sets,
         handover_sets,
+        running_template,
         pods,
         service,
         endpoint_slices,
@@ -175,6 +181,31 @@ pub async fn observe(
         peer_services,
         twins,
     }))
+}
+
+/// The template of the revision the target's pods run while it holds a pending template back
+/// itself: the ControllerRevision its status names current, when the target owns it.
+async fn held_running_template(
+    client: &Client,
+    namespace: &str,
+    target: &Workload,
+) -> Result<Option<PodTemplateSpec>, Error> {
+    let Some(held) = target.held_revisions() else {
+        return Ok(None);
+    };
+    let revision = Api::<ControllerRevision>::namespaced(client.clone(), namespace)
+        .get_opt(&held.current)
+        .await
+        .map_err(|e| Error::api("get", format!("controllerrevision {}", held.current), e))?;
+    let owner = target.metadata().uid.as_deref();
+    Ok(revision
+        .filter(|r| {
+            r.owner_references()
+                .iter()
+                .any(|o| Some(o.uid.as_str()) == owner)
+        })
+        .as_ref()
+        .and_then(template_of_revision))
 }
 
 /// The Services, other than those named in `except`, whose non-empty selector (without

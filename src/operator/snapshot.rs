@@ -2,7 +2,7 @@
 //! nothing here holds a client.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 
@@ -41,6 +41,10 @@ pub struct Snapshot {
     /// GitOps flow: the ReplicaSets this plan has taken over from the target (labelled with
     /// the plan's name).
     pub handover_sets: Vec<ReplicaSet>,
+    /// GitOps flow: the pod template the target's pods run while it holds a pending template
+    /// back itself (a StatefulSet's current revision, from its ControllerRevision). A
+    /// Deployment's is its running ReplicaSet's, among `replica_sets`.
+    pub running_template: Option<PodTemplateSpec>,
     /// Pods selected by the target's selector (the operator's own surge pod and green's pods
     /// included; for a StatefulSet, only those of the target, of green and of the plan).
     pub pods: Vec<Pod>,

@@ -6,8 +6,9 @@
 //! while a pod is unhealthy) and Parallel management; RollingUpdate with a partition (highest
 //! ordinal first, one pod at a time, each available before the next) and OnDelete; a pod
 //! deleted by anyone recreated under the same name; the retention policy of claims; orphan
-//! pods adopted by selector; and the status, with the rolling update completed when every
-//! replica runs the update revision. `maxUnavailable` (alpha) is not implemented: one at a time.
+//! pods adopted by selector; and the status, with the update completed when every replica
+//! runs the update revision (under OnDelete as well). `maxUnavailable` (alpha) is not
+//! implemented: one at a time.
 //! Revisions live in `revisions`, claims in `claims`, what a pod of a set is in `stateful_pod`.
 
 use super::claims;
@@ -324,7 +325,7 @@ impl Pass<'_> {
     }
 }
 
-/// The status from the pods as they are (`computeReplicaStatus` and `completeRollingUpdate`).
+/// The status from the pods as they are (`computeReplicaStatus` and `completeUpdate`).
 fn status(set: &Value, pass: &mut Pass<'_>, pods: &[Arc<Value>], collision_count: i64) -> Value {
     let current = util::name(&pass.current).to_string();
     let update = util::name(&pass.update).to_string();
@@ -350,11 +351,9 @@ fn status(set: &Value, pass: &mut Pass<'_>, pods: &[Arc<Value>], collision_count
     }
     let mut current_revision = current;
     let spec = &pass.spec;
-    if spec.rolling
-        && updated == spec.replicas
-        && ready == spec.replicas
-        && replicas == spec.replicas
-    {
+    // `completeUpdate`: whatever the update strategy (OnDelete too, since Kubernetes 1.3x),
+    // the update revision becomes the current one once every replica runs it and is Ready.
+    if updated == spec.replicas && ready == spec.replicas && replicas == spec.replicas {
         current_n = updated;
         current_revision = update.clone();
     }

@@ -5,22 +5,27 @@
 //! as before) is brought to the new template while it carries no traffic, the Service
 //! switches back to it, green is removed and the original selector restored: the end state
 //! a GitOps tool expects. Going back (abort, deletion, failure) settles on blue the same way.
+//! In the GitOps flow the target's template is never written: its pods move to the pending
+//! template between its ReplicaSets (a paused target, `handover`) or are recreated from it by
+//! its controller (a target that holds it back itself, `held_blue`).
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 
 use super::handover::{self, Pace, Turn};
+use super::held_blue;
+use super::held_rollout::moved_on;
 use super::isolation;
+use super::pending::Pending;
 use super::restart::plan_owner;
 use super::{Cx, Progressed};
 use crate::api::{DataIsolation, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::replica_sets;
 use crate::operator::template::{updated_template, with_green_only};
-use crate::operator::workload::saved::{Direction, Handover, Mode, Saved, mark, mark_patch};
+use crate::operator::workload::saved::{Direction, Handover, Held, Mode, Saved, mark, mark_patch};
 use crate::operator::workload::{self, Workload};
 use crate::operator::{pods, time};
 
@@ -95,16 +100,17 @@ fn green_template(
 pub(super) fn begin(
     cx: &Cx,
     new_template: PodTemplateSpec,
-    pending: Option<&ReplicaSet>,
+    pending: Option<Pending<'_>>,
 ) -> Progressed {
     let selector = service_selector(cx);
-    let blue_hash = match pending {
-        Some(running) => replica_sets::hash(running),
+    let blue_hash = match &pending {
+        Some(Pending::ReplicaSet(running)) => replica_sets::hash(running),
+        Some(Pending::Held(held)) => Some(held.current.as_str()),
         None => cx.target.updated_revision(&cx.snap.replica_sets),
     }
     .unwrap_or_default()
     .to_string();
-    let saved = Saved {
+    let mut saved = Saved {
         mode: Some(Mode::BlueGreen),
         started_at: Some(cx.now),
         replicas: Some(cx.target.replicas()),
@@ -119,10 +125,21 @@ pub(super) fn begin(
         peer_selectors: isolation::originals(cx),
         blue_hash: Some(blue_hash.clone()),
         // GitOps flow: the target already carries the new template; once green serves, its
-        // pods move to that template's ReplicaSet while the target stays paused.
-        handover: pending.map(|running| handover::plan(cx, running).0),
+        // pods move to that template's ReplicaSet while the target stays paused, or to its
+        // update revision.
+        handover: match &pending {
+            Some(Pending::ReplicaSet(running)) => Some(handover::plan(cx, running).0),
+            _ => None,
+        },
+        held: match pending {
+            Some(Pending::Held(held)) => Some(*held),
+            _ => None,
+        },
         ..Default::default()
     };
+    if saved.held.is_some() {
+        cx.target.record_held_settings(&mut saved);
+    }
     let total = cx.target.replicas();
     Progressed::act(
         "CreatingGreen",
@@ -233,9 +250,10 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
     if let Some(outcome) = saved.teardown {
         return tear_down(cx, saved, &green, outcome);
     }
-    let blue_changed = match &saved.handover {
-        Some(h) => h.moving,
-        None => cx.target.template() != saved.template.as_ref(),
+    let blue_changed = match (&saved.handover, &saved.held) {
+        (Some(h), _) => h.moving,
+        (None, Some(held)) => held.moving,
+        (None, None) => cx.target.template() != saved.template.as_ref(),
     };
     let switched = green.hash().is_some() && serving.as_deref() == green.hash();
 
@@ -248,6 +266,10 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
             }
             if h.stalled {
                 return strand(cx, saved, reason);
+            }
+        } else if let Some(held) = saved.held.as_ref().filter(|h| h.moving) {
+            if let Some(p) = move_held(cx, saved, held, true) {
+                return p;
             }
         } else if blue_changed {
             return restore_blue(cx, saved, &reason);
@@ -444,6 +466,18 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
             .with_progress(progress)
             .switched_at(Some(switched_at));
         }
+        if let Some(held) = &saved.held {
+            return Progressed::act(
+                "UpdatingBlue",
+                format!(
+                    "green serves; bringing the pods of {} to its pending template while it carries no traffic",
+                    cx.target
+                ),
+                vec![held_blue::start(cx, saved, held)],
+            )
+            .with_progress(progress)
+            .switched_at(Some(switched_at));
+        }
         let mut target = cx.target.clone();
         target.set_template(new_template(cx, saved));
         mark(&mut target, cx.plan, saved);
@@ -466,7 +500,13 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
     {
         return p.switched_at(saved.switched_at);
     }
-    if cx.aborting {
+    // A target that holds its template back cannot go back once its controller made the
+    // pending template its current revision: an abort then settles on it as it is.
+    let stays_moved = saved
+        .held
+        .as_ref()
+        .is_some_and(|held| held.moving && moved_on(cx, held));
+    if cx.aborting && !stays_moved {
         return go_back(cx, saved, "aborted after the switch".into());
     }
     if let Some(h) = &saved.handover
@@ -474,15 +514,18 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
     {
         return p.switched_at(saved.switched_at);
     }
-    settle_on_blue(
-        cx,
-        saved,
-        Phase::Succeeded,
-        &original,
-        serving.as_deref(),
-        "",
-    )
-    .switched_at(saved.switched_at)
+    if let Some(held) = &saved.held
+        && let Some(p) = move_held(cx, saved, held, false)
+    {
+        return p.switched_at(saved.switched_at);
+    }
+    let (outcome, reason) = if cx.aborting {
+        (Phase::Aborted, "aborted after the switch")
+    } else {
+        (Phase::Succeeded, "")
+    };
+    settle_on_blue(cx, saved, outcome, &original, serving.as_deref(), reason)
+        .switched_at(saved.switched_at)
 }
 
 /// The longest the plan lets anything take: the longer of its two timeouts. The deadline of
@@ -531,10 +574,12 @@ fn settle_on_blue(
     // GitOps flow: a target whose pods never moved, or moved back, is as it was (its paused
     // template stays pending); one whose pods moved forward is complete once its controller
     // adopted the new set.
-    let complete = match &saved.handover {
-        Some(h) if !h.moving || saved.direction == Direction::Back => true,
+    let complete = match (&saved.handover, &saved.held) {
+        (Some(h), _) if !h.moving || saved.direction == Direction::Back => true,
+        (None, Some(held)) if !held.moving || saved.direction == Direction::Back => true,
         _ => cx.target.is_complete(),
     };
+    let kubectl_flow = saved.handover.is_none() && saved.held.is_none();
     let rollout_deadline = pods::add_seconds(cx.step_since(word), limit as f64);
     if !complete && cx.now >= rollout_deadline {
         let late = format!(
@@ -546,13 +591,13 @@ fn settle_on_blue(
                 "original"
             }
         );
-        if outcome == Phase::Succeeded && saved.handover.is_none() {
+        if outcome == Phase::Succeeded && kubectl_flow {
             // Green still serves; the target goes back to its original template and takes over.
             return go_back(cx, saved, late);
         }
         return strand(cx, saved, format!("{prefix}{late}"));
     }
-    if !complete && saved.handover.is_none() {
+    if !complete && kubectl_flow {
         // A target its controller does not roll by itself (OnDelete) is paced here.
         let message = format!("{prefix}bringing {} to its template", cx.target);
         if let Some(p) = super::rolling::pace(cx, word, &message) {
@@ -566,10 +611,20 @@ fn settle_on_blue(
             Some(time::until(cx.now, rollout_deadline)),
         );
     }
-    let hash = match &saved.handover {
-        Some(h) if h.moving && saved.direction == Direction::Forward => h.new_hash.clone(),
-        Some(_) => saved.blue_hash.clone().unwrap_or_default(),
-        None => cx
+    // A held target whose controller made the pending template current stays on it.
+    let stays_moved = saved
+        .held
+        .as_ref()
+        .is_some_and(|held| held.moving && moved_on(cx, held));
+    let hash = match (&saved.handover, &saved.held) {
+        (Some(h), _) if h.moving && saved.direction == Direction::Forward => h.new_hash.clone(),
+        (None, Some(held))
+            if held.moving && (saved.direction == Direction::Forward || stays_moved) =>
+        {
+            held.update.clone()
+        }
+        (Some(_), _) | (None, Some(_)) => saved.blue_hash.clone().unwrap_or_default(),
+        (None, None) => cx
             .target
             .updated_revision(&cx.snap.replica_sets)
             .unwrap_or_default()
@@ -642,6 +697,10 @@ fn settle_on_blue(
     }
     let message = match outcome {
         Phase::Succeeded => format!("{} runs the new template; removing green", cx.target),
+        _ if stays_moved => format!(
+            "{prefix}{} could not go back (its controller had made the pending template its current revision) and serves the pending template; removing green",
+            cx.target
+        ),
         _ => format!(
             "{prefix}{} serves the original template again; removing green",
             cx.target
@@ -788,6 +847,39 @@ fn strand(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
     );
     p.actions.push(cx.target.patch(mark_patch(cx.plan, &held)));
     p
+}
+
+/// GitOps flow, a target that holds its template back: brings its pods (which carry no
+/// traffic) to the pending template or back to the current revision, all at once. `None` once
+/// they all run it; going back, also when there is no revision left to go back to.
+fn move_held(cx: &Cx, saved: &Saved, held: &Held, back: bool) -> Option<Progressed> {
+    if back && moved_on(cx, held) {
+        return None;
+    }
+    let word = if back {
+        "RestoringBlue"
+    } else {
+        "UpdatingBlue"
+    };
+    let timeout = cx.spec.blue_green.ready_timeout_seconds;
+    Some(match held_blue::turn(cx, held, back) {
+        Turn::Act(actions, message) => Progressed::act(word, message, actions),
+        Turn::Wait(message, requeue) => Progressed::wait(word, message, requeue),
+        Turn::Late(pod) if !back => go_back(
+            cx,
+            saved,
+            format!("pod {pod} of {} was not Ready within {timeout}s", cx.target),
+        ),
+        Turn::Late(pod) => strand(
+            cx,
+            saved,
+            format!(
+                "pod {pod} of {} was not Ready on its current revision within {timeout}s while going back",
+                cx.target
+            ),
+        ),
+        Turn::Done => return None,
+    })
 }
 
 /// GitOps flow: moves the target's pods (which carry no traffic) between its running set

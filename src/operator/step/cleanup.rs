@@ -20,6 +20,9 @@ pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Act
             if saved.mode == Some(Mode::Rollout) {
                 spec = cx.target.restored_settings(saved);
             }
+            if saved.held.is_some() {
+                spec.extend(cx.target.restored_held_settings(saved));
+            }
             if let Some(replicas) = saved.replicas {
                 spec.insert("replicas".into(), serde_json::json!(replicas));
             }

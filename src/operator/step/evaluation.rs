@@ -1,7 +1,8 @@
 //! The rules' view of a plan in the cluster: its spec, the target's replica count, and the
 //! running and new pod templates the changes of DESIGN section 2b are read from. The running
 //! template is what the pods run: the target's own template, a paused Deployment's running
-//! ReplicaSet (GitOps flow), or, once the plan has started, the original template it saved.
+//! ReplicaSet or the current revision of a target that holds its template back (GitOps flow),
+//! or, once the plan has started, the original template it saved.
 //! The new one is the plan's `update` applied to it, or the pending template. Pure; what it
 //! cannot work out (no target, an update that does not fit) leaves the templates out and the
 //! preflight says why.
@@ -41,7 +42,8 @@ fn templates(snap: &Snapshot, saved: Option<&Saved>) -> Option<(PodTemplateSpec,
     let target = snap.target.as_ref()?;
     let live = target.template()?;
     if let Some(running) = pending_running(snap, saved) {
-        return Some((running, live.clone()));
+        // A pending template whose running one cannot be read: nothing to compare.
+        return Some((running?, live.clone()));
     }
     let running = saved
         .and_then(|s| s.template.clone())
@@ -50,20 +52,31 @@ fn templates(snap: &Snapshot, saved: Option<&Saved>) -> Option<(PodTemplateSpec,
     Some((running, new))
 }
 
-/// GitOps flow: the template of the ReplicaSet whose pods run while the target's template is
-/// pending, before the plan starts or once it holds the sets.
-fn pending_running(snap: &Snapshot, saved: Option<&Saved>) -> Option<PodTemplateSpec> {
+/// GitOps flow (`Some`): the template the pods run while the target's own is pending, when it
+/// can be read. For a paused Deployment, that of its running ReplicaSet, before the plan
+/// starts or once it holds the sets; for a target that holds its template back itself, its
+/// current revision's, as observed before the plan starts and as recorded once it runs.
+fn pending_running(snap: &Snapshot, saved: Option<&Saved>) -> Option<Option<PodTemplateSpec>> {
     let target = snap.target.as_ref()?;
+    if let Some(held) = saved.and_then(|s| s.held.as_ref()) {
+        return Some(held.running_template.clone());
+    }
     let running = match saved.and_then(|s| s.handover.as_ref()) {
-        Some(handover) => snap
-            .handover_sets
-            .iter()
-            .chain(&snap.replica_sets)
-            .find(|rs| replica_sets::name(rs) == handover.old_set)?,
-        None if saved.is_none() => replica_sets::pending_template(target, &snap.replica_sets)?,
+        Some(handover) => Some(
+            snap.handover_sets
+                .iter()
+                .chain(&snap.replica_sets)
+                .find(|rs| replica_sets::name(rs) == handover.old_set)?,
+        ),
+        None if saved.is_none() && target.held_revisions().is_some() => {
+            return Some(snap.running_template.clone());
+        }
+        None if saved.is_none() => {
+            Some(replica_sets::pending_template(target, &snap.replica_sets)?)
+        }
         None => return None,
     };
-    running.spec.as_ref()?.template.clone()
+    Some(running.and_then(|rs| rs.spec.as_ref()?.template.clone()))
 }
 
 fn new_template(

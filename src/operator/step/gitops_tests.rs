@@ -138,6 +138,7 @@ impl Model {
                 .cloned()
                 .collect(),
             handover_sets: self.sets.iter().filter(taken).cloned().collect(),
+            running_template: None,
             pods: self.pods.clone(),
             service: Some(service()),
             endpoint_slices: vec![],
@@ -442,7 +443,7 @@ fn never_ready_after(good: usize) -> impl Fn(&mut Model) {
 #[test]
 fn pods_of_the_pending_template_that_never_appear_move_everything_back_in_time() {
     let mut m = Model::new(2);
-    let mut spec = base_spec();
+    let mut spec = gitops_spec();
     spec["rollingRestart"] = json!({"podReadyTimeoutSeconds": 5});
     // The pending template's set is scaled up, but no pod of it is ever made (a quota, an
     // admission webhook).
@@ -474,7 +475,7 @@ fn pods_of_the_pending_template_that_never_appear_move_everything_back_in_time()
 fn a_way_back_that_stalls_too_hands_the_sets_back_as_they_stand_and_fails() {
     let mut m = Model::new(2);
     let git = fixtures::json(&m.target)["spec"].clone();
-    let mut spec = base_spec();
+    let mut spec = gitops_spec();
     spec["rollingRestart"] = json!({"podReadyTimeoutSeconds": 5});
     // The first pod of the pending template gets Ready, no pod made after it does: the
     // second fails the rollout, and the previous template's pod made on the way back fails

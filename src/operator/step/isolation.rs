@@ -49,6 +49,13 @@ fn own_revision(cx: &Cx, saved: &Saved) -> String {
     if let Some(h) = &saved.handover {
         return if h.moving { h.new_hash.clone() } else { blue };
     }
+    if let Some(held) = &saved.held {
+        return if held.moving {
+            held.update.clone()
+        } else {
+            blue
+        };
+    }
     let moved = match (&saved.template, cx.target.template()) {
         (Some(original), Some(live)) => !same_template(original, live),
         _ => false,

@@ -9,14 +9,20 @@ mod full_restart;
 #[cfg(test)]
 mod gitops_tests;
 pub mod handover;
+mod held_blue;
+mod held_full_restart;
+mod held_rollout;
 #[cfg(test)]
 mod inference_tests;
 mod isolation;
 #[cfg(test)]
 mod isolation_tests;
+mod pending;
 mod pending_rollout;
 pub mod restart;
 mod rolling;
+#[cfg(test)]
+mod stateful_gitops_tests;
 #[cfg(test)]
 mod stateful_tests;
 #[cfg(test)]
@@ -41,6 +47,7 @@ use crate::api::{
 use crate::operator::replica_sets::{self, Running};
 use crate::operator::workload::{Kind, Workload};
 use crate::rules::Catalog;
+use pending::Pending;
 
 /// The finalizer that lets a running plan be aborted safely before it is deleted.
 pub const FINALIZER: &str = "cutover.dev/abort-on-delete";
@@ -328,7 +335,7 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     if d.status.flow.is_none()
         && let Some(saved) = &saved
     {
-        d.status.flow = Some(if saved.handover.is_some() {
+        d.status.flow = Some(if saved.handover.is_some() || saved.held.is_some() {
             Flow::PendingTemplate
         } else if update_given(&plan.spec) {
             Flow::Update
@@ -386,6 +393,8 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
         Mode::FullRestart => full_restart::advance(&cx, &saved),
         Mode::BlueGreen => blue_green::advance(&cx, &saved),
         Mode::PendingRollout => pending_rollout::advance(&cx, &saved),
+        Mode::HeldRollout => held_rollout::advance(&cx, &saved),
+        Mode::HeldFullRestart => held_full_restart::advance(&cx, &saved),
     };
     apply(&mut d, progressed);
     d.finish()
@@ -495,15 +504,26 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
     };
     let template = ready.target.template().cloned().unwrap_or_default();
     let paused_target = ready.target.paused() == Some(true);
-    let pending = replica_sets::pending_template(ready.target, &snap.replica_sets);
-    if pending.is_some() && update_given(spec) {
+    let pending = match pending::find(snap, ready.target) {
+        Ok(pending) => pending,
+        Err(problem) => {
+            d.phase(
+                Phase::Rejected,
+                "Done",
+                format!("{problem}; nothing was touched"),
+            );
+            return d.finish();
+        }
+    };
+    if let Some(held_back) = pending.as_ref().filter(|_| update_given(spec)) {
         d.phase(
             Phase::Rejected,
             "Done",
             format!(
-                "{} is paused with a pending template and the plan has an update: two sources of truth for the new pods; remove spec.update to roll out the pending template (GitOps flow), or unpause the {} so that its template is what runs (kubectl flow); nothing was touched",
+                "{} {} and the plan has an update: two sources of truth for the new pods; remove spec.update to roll out the pending template (GitOps flow), {}; nothing was touched",
                 ready.target,
-                ready.target.kind()
+                ready.target.holding(),
+                held_back.kubectl_way(ready.target)
             ),
         );
         return d.finish();
@@ -546,8 +566,14 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         aborting: false,
     };
     let progressed = match (technique, pending) {
-        (Technique::RollingRestart, Some(running)) => pending_rollout::begin(&cx, running, false),
-        (Technique::FullRestart, Some(running)) => pending_rollout::begin(&cx, running, true),
+        (Technique::RollingRestart, Some(Pending::ReplicaSet(running))) => {
+            pending_rollout::begin(&cx, running, false)
+        }
+        (Technique::FullRestart, Some(Pending::ReplicaSet(running))) => {
+            pending_rollout::begin(&cx, running, true)
+        }
+        (Technique::RollingRestart, Some(Pending::Held(held))) => held_rollout::begin(&cx, *held),
+        (Technique::FullRestart, Some(Pending::Held(held))) => held_full_restart::begin(&cx, *held),
         (Technique::RollingRestart, None) if flow == Flow::Update => {
             rolling::begin(&cx, ready.new_template)
         }

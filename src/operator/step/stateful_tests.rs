@@ -199,6 +199,7 @@ impl Model {
             target: Some(self.set.clone()),
             replica_sets: vec![],
             handover_sets: vec![],
+            running_template: None,
             pods: self.pods.iter().map(|p| self.pod(p)).collect(),
             service: Some(service()),
             endpoint_slices: vec![],

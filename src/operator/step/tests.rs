@@ -87,6 +87,7 @@ pub(super) fn snapshot(
         target,
         replica_sets: vec![replica_set("old", 1)],
         handover_sets: vec![],
+        running_template: None,
         pods,
         service: Some(service()),
         endpoint_slices: vec![],

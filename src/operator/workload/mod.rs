@@ -9,6 +9,7 @@
 pub mod deployment;
 #[cfg(test)]
 pub mod fixtures;
+pub mod held;
 pub mod saved;
 pub mod stateful_set;
 

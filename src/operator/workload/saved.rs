@@ -40,6 +40,12 @@ pub enum Mode {
     PendingRollout,
     /// A green copy takes the traffic while the target is brought to the new template.
     BlueGreen,
+    /// GitOps flow, RollingRestart: a workload that holds its pending template back itself
+    /// (see [`Held`]) has its pods replaced one at a time, its template never written.
+    HeldRollout,
+    /// GitOps flow, FullRestart: such a workload scaled to zero and back, its pods then made
+    /// from the pending template.
+    HeldFullRestart,
 }
 
 /// The original values of what a plan changes on its target, and where it is going.
@@ -107,6 +113,35 @@ pub struct Saved {
     /// GitOps flow: the ReplicaSets the pods move between while the target stays paused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handover: Option<Handover>,
+    /// GitOps flow: the revisions the pods move between while the target holds its pending
+    /// template back itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// GitOps flow for a target that holds its pending template back itself (a StatefulSet under
+/// `updateStrategy: OnDelete`, or with a partition at its replicas): its controller has the
+/// pending template as its update revision and replaces a pod only when told to. cutover
+/// never writes the template; any other field it changes on the way (the partition, the
+/// update strategy while going back, the replicas of a FullRestart) is in the record's own
+/// fields, which hold Git's values from the first request on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Held {
+    /// The revision the pods ran when the plan started (`status.currentRevision`).
+    pub current: String,
+    /// The revision of the pending template (`status.updateRevision`).
+    pub update: String,
+    /// The current revision's pod template: the running template the rules read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_template: Option<PodTemplateSpec>,
+    /// Pods that already ran the pending template when the plan started: going back leaves
+    /// them so, as they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updated_before: Vec<String>,
+    /// BlueGreen: the target's pods have started moving (only once green serves).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moving: bool,
 }
 
 /// GitOps flow: the target's ReplicaSets are taken out of its controller's hands (relabelled

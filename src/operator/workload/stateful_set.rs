@@ -19,6 +19,8 @@ use super::Pace;
 use super::saved::Saved;
 use crate::operator::pods;
 
+pub mod held;
+
 /// The label a StatefulSet's controller puts on each pod: the ControllerRevision it was made
 /// from.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
@@ -96,8 +98,8 @@ fn revision_of(p: &Pod) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// The pods of `s` among `all` (those it owns), not terminating.
-fn own_pods<'a>(s: &StatefulSet, all: &'a [Pod]) -> Vec<&'a Pod> {
+/// The pods of `s` among `all` (those it owns).
+pub(super) fn own_pods<'a>(s: &StatefulSet, all: &'a [Pod]) -> Vec<&'a Pod> {
     let uid = s.metadata.uid.as_deref();
     all.iter()
         .filter(|p| {
