@@ -206,3 +206,59 @@ async fn a_green_stateful_set_never_joins_blues_cluster() {
     assert_stateful_clean_end(&env, 2, NEW_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }
+
+/// BlueGreen of a StatefulSet aborted before the switch (while it waits for promotion) and
+/// after it (while blue is kept): blue serves again, no moment mixes revisions or loses a
+/// ready pod, and the StatefulSet ends as it began.
+#[tokio::test]
+async fn a_blue_green_abort_before_and_after_the_switch_returns_to_blue() {
+    for after_switch in [false, true] {
+        let mut env = Env::new().await;
+        deploy_stateful(&env, 2, json!({"type": "RollingUpdate"})).await;
+        let own_strategy = strategy_of(&env).await;
+        let start = env.endpoints().len() - 1;
+        env.start_operator();
+        let mut spec = plan(Some(NEW_IMAGE));
+        spec["strategy"] = json!("BlueGreen");
+        spec["blueGreen"] = if after_switch {
+            json!({"scaleDownDelaySeconds": 4})
+        } else {
+            json!({"autoPromote": false})
+        };
+        env.apply_plan("bg", spec).await;
+        if after_switch {
+            env.wait("the switch", LONG, || async {
+                let plan = env.plans().get("bg").await.ok()?;
+                plan.status?.switched_at.map(|_| ())
+            })
+            .await;
+        } else {
+            env.wait_phase("bg", Phase::AwaitingPromotion, LONG).await;
+        }
+        env.patch_plan("bg", json!({"abort": true})).await;
+        let aborted = env.wait_phase("bg", Phase::Aborted, LONG).await;
+        let message = aborted.status.unwrap().message.unwrap_or_default();
+        assert_eq!(
+            message.contains("after the switch"),
+            after_switch,
+            "{message}"
+        );
+        let records = env.endpoints();
+        if let Err(violation) =
+            cutover::invariants::no_mixing_by(&records, start, "controller-revision-hash")
+        {
+            panic!("{violation}");
+        }
+        assert_ready_at_least(&records, start, 2);
+        assert_stateful_clean_end(&env, 2, OLD_IMAGE, own_strategy).await;
+        env.wait("green to be gone", LONG, || async {
+            let green = stateful_sets(&env)
+                .get_opt(&format!("{APP}-green"))
+                .await
+                .ok()?;
+            green.is_none().then_some(())
+        })
+        .await;
+        env.stop_operator().await;
+    }
+}
