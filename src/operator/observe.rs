@@ -123,6 +123,7 @@ pub async fn observe(
         .await
         .map_err(|e| Error::api("list", "services", e))?
         .items;
+    let service_names = services.iter().map(|s| s.name_any()).collect();
     let twins = services
         .iter()
         .filter(|s| s.labels().get(PLAN_LABEL).is_some_and(|p| p == name))
@@ -180,6 +181,7 @@ pub async fn observe(
         preview,
         peer_services,
         twins,
+        service_names,
     }))
 }
 

@@ -29,6 +29,13 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
     let template = target
         .template()
         .ok_or_else(|| format!("{target} has no spec"))?;
+    if let Some(governing) = target.governing_service()
+        && !snap.service_names.iter().any(|n| n == governing)
+    {
+        return Err(format!(
+            "{target}: spec.serviceName names service {governing}, which does not exist in namespace {namespace}; its pods get their DNS names (and cluster discovery its members) through it, so create it first"
+        ));
+    }
     if target.replicas() == 0 {
         return Err(format!(
             "{target} has spec.replicas 0: no pod runs, so there is nothing to restart or cut over; scale it up first"

@@ -62,4 +62,6 @@ pub struct Snapshot {
     pub peer_services: Vec<Service>,
     /// The Services labelled with the plan's name: the green twins of the peer Services.
     pub twins: Vec<Service>,
+    /// The names of all Services in the namespace (a StatefulSet's `serviceName` must be one).
+    pub service_names: Vec<String>,
 }

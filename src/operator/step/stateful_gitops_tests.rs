@@ -394,6 +394,7 @@ impl Model {
             preview: None,
             peer_services: Vec::new(),
             twins: Vec::new(),
+            service_names: vec!["liferay".into(), "liferay-headless".into()],
         }
     }
 

@@ -207,6 +207,7 @@ impl Model {
             preview: None,
             peer_services: Vec::new(),
             twins: Vec::new(),
+            service_names: vec!["liferay".into(), "liferay-headless".into()],
         }
     }
 
@@ -514,4 +515,29 @@ fn a_single_replica_goes_blue_green_to_a_green_statefulset_whose_claims_go_with_
         "{:?}",
         d.status.message
     );
+}
+
+#[test]
+fn a_stateful_set_whose_service_name_does_not_exist_is_rejected_touching_nothing() {
+    let m = Model::new(3, rolling_update());
+    let mut snap = m.snapshot(plan(update_spec("liferay/dxp:7.0.10-de-29")));
+    snap.service_names = vec!["liferay".into()];
+    let d = run(&snap, 0);
+    assert_eq!(d.status.phase, Some(Phase::Rejected));
+    let message = d.status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("spec.serviceName names service liferay-headless, which does not exist")
+            && message.ends_with("nothing was touched"),
+        "{message}"
+    );
+    assert!(
+        d.actions
+            .iter()
+            .all(|a| matches!(a, Action::Event { .. } | Action::AddFinalizer)),
+        "{:?}",
+        d.actions
+    );
+    // With the Service there, the same plan starts.
+    snap.service_names.push("liferay-headless".into());
+    assert_eq!(run(&snap, 0).status.phase, Some(Phase::Progressing));
 }

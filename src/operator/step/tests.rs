@@ -95,6 +95,7 @@ pub(super) fn snapshot(
         preview: None,
         peer_services: Vec::new(),
         twins: Vec::new(),
+        service_names: vec!["liferay".into()],
     }
 }
 

@@ -171,6 +171,15 @@ impl Workload {
         }
     }
 
+    /// The Service that gives its pods their DNS names (a StatefulSet's `serviceName`); a
+    /// Deployment has none.
+    pub fn governing_service(&self) -> Option<&str> {
+        match self {
+            Workload::Deployment(_) => None,
+            Workload::StatefulSet(s) => s.spec.as_ref()?.service_name.as_deref(),
+        }
+    }
+
     /// The selector of its pods.
     pub fn selector(&self) -> Option<&LabelSelector> {
         match self {
