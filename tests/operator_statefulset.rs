@@ -262,3 +262,52 @@ async fn a_blue_green_abort_before_and_after_the_switch_returns_to_blue() {
         env.stop_operator().await;
     }
 }
+
+/// A BlueGreen plan for cluster code on a StatefulSet beside its headless Service, with no
+/// `greenOnly`: green would look for its cluster where blue's is, so the plan is Rejected and
+/// nothing is touched.
+#[tokio::test]
+async fn cluster_code_without_green_only_is_rejected_and_touches_nothing() {
+    let mut env = Env::new().await;
+    deploy_stateful(&env, 2, json!({"type": "RollingUpdate"})).await;
+    let before = stateful_sets(&env).get(APP).await.unwrap();
+    env.start_operator();
+    let mut spec = plan(Some(NEW_IMAGE));
+    spec["strategy"] = json!("BlueGreen");
+    spec["changes"] = json!([{"type": "ClusterCode",
+        "clusterCode": {"categories": ["Clustering"]}}]);
+    env.apply_plan("unisolated", spec).await;
+    let rejected = env.wait_phase("unisolated", Phase::Rejected, LONG).await;
+    let message = rejected.status.unwrap().message.unwrap();
+    assert!(
+        message.contains("greenOnly") && message.contains("liferay-headless-green"),
+        "{message}"
+    );
+    assert!(message.ends_with("nothing was touched"), "{message}");
+    for name in [format!("{APP}-headless"), APP.to_string()] {
+        let service = env.services().get(&name).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(service.spec.unwrap().selector).unwrap(),
+            json!({"app": APP}),
+            "{name}"
+        );
+    }
+    assert!(
+        env.services()
+            .get_opt(&format!("{APP}-headless-green"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        stateful_sets(&env)
+            .get_opt(&format!("{APP}-green"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let after = stateful_sets(&env).get(APP).await.unwrap();
+    assert_eq!(after.metadata.annotations, before.metadata.annotations);
+    assert_eq!(after.spec, before.spec);
+    env.stop_operator().await;
+}
