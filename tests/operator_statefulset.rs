@@ -13,6 +13,7 @@ use kube::api::ListParams;
 use serde_json::{Value, json};
 use support::stateful::{
     OLD_IMAGE, assert_stateful_clean_end, deploy_stateful, stateful_sets, strategy_of,
+    wait_green_gone,
 };
 use support::{APP, Env, assert_isolated, assert_ready_at_least};
 
@@ -194,14 +195,7 @@ async fn a_green_stateful_set_never_joins_blues_cluster() {
         {"name": "DNS_MEMBERSHIP_SERVICE_NAME", "value": "liferay-headless-green"}]}});
     env.apply_plan("isolated", spec).await;
     env.wait_phase("isolated", Phase::Succeeded, LONG).await;
-    env.wait("green to be gone", LONG, || async {
-        let green = stateful_sets(&env)
-            .get_opt(&format!("{APP}-green"))
-            .await
-            .ok()?;
-        green.is_none().then_some(())
-    })
-    .await;
+    wait_green_gone(&env).await;
     assert_isolated(&env, &format!("{APP}-green-"), json!({"app": APP})).await;
     assert_stateful_clean_end(&env, 2, NEW_IMAGE, own_strategy).await;
     env.stop_operator().await;
@@ -251,14 +245,7 @@ async fn a_blue_green_abort_before_and_after_the_switch_returns_to_blue() {
         }
         assert_ready_at_least(&records, start, 2);
         assert_stateful_clean_end(&env, 2, OLD_IMAGE, own_strategy).await;
-        env.wait("green to be gone", LONG, || async {
-            let green = stateful_sets(&env)
-                .get_opt(&format!("{APP}-green"))
-                .await
-                .ok()?;
-            green.is_none().then_some(())
-        })
-        .await;
+        wait_green_gone(&env).await;
         env.stop_operator().await;
     }
 }

@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use cutover::api::{ChangeSource, ChangeType, Flow, Phase};
 use cutover_sim::EndpointsRecord;
-use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::{Api, Client};
 use serde_json::{Value, json};
+use support::stateful::{stateful_sets, wait_green_gone};
 use support::{APP, Env, assert_isolated, assert_no_mixing, assert_ready_at_least};
 use tokio::sync::watch;
 
@@ -179,10 +179,6 @@ impl SyncLoop {
         self.stop.send(true).unwrap();
         self.task.await.expect("the sync loop ran without error")
     }
-}
-
-fn stateful_sets(env: &Env) -> Api<StatefulSet> {
-    Api::namespaced(env.client.clone(), &env.ns)
 }
 
 async fn set_doc(env: &Env) -> Value {
@@ -473,15 +469,7 @@ async fn blue_green_serves_green_while_the_targets_pods_move() {
     let records = s.env.endpoints();
     assert_ready_at_least(&records, s.start, 1);
     assert_no_mixing(&records, s.start);
-    s.env
-        .wait("green to be gone", LONG, || async {
-            let green = stateful_sets(&s.env)
-                .get_opt(&format!("{APP}-green"))
-                .await
-                .ok()?;
-            green.is_none().then_some(())
-        })
-        .await;
+    wait_green_gone(&s.env).await;
     assert_isolated(&s.env, &format!("{APP}-green-"), json!({"app": APP})).await;
     wait_pods_on(&s.env, "updateRevision").await;
 }

@@ -140,3 +140,15 @@ pub async fn assert_stateful_clean_end(env: &Env, replicas: i32, image: &str, st
         BTreeMap::from([("app".to_string(), APP.to_string())])
     );
 }
+
+/// Waits until the green StatefulSet `<app>-green` is gone.
+pub async fn wait_green_gone(env: &Env) {
+    env.wait("green to be gone", LONG, || async {
+        let green = stateful_sets(env)
+            .get_opt(&format!("{APP}-green"))
+            .await
+            .ok()?;
+        green.is_none().then_some(())
+    })
+    .await;
+}

@@ -18,7 +18,7 @@ use crate::operator::action::Action;
 use crate::operator::replica_sets::{
     self, adoptable_labels, for_template, relabel_patch, replicas, with_template,
 };
-use crate::operator::rollout::{late_pod, pods_of};
+use crate::operator::rollout::{availability_wait, late_pod, pods_of};
 use crate::operator::workload::saved::{Handover, Saved, mark_patch};
 use crate::operator::{pods, time};
 
@@ -294,11 +294,7 @@ pub(super) fn advance(
         );
     }
     if (to_pods.len() as i32) < t || available < t {
-        let waiting = to_pods
-            .iter()
-            .find(|p| !pods::is_available(p, min_ready, cx.now))
-            .map(|p| format!("; waiting for pod {} to be Ready", pods::name(p)))
-            .unwrap_or_default();
+        let (waiting, _) = availability_wait(&to_pods, min_ready, cx.now);
         return Turn::Wait(format!("{available}/{total} pods moved{waiting}"), requeue);
     }
     if f + t > total && f > 0 {

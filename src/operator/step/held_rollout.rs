@@ -11,7 +11,7 @@
 use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
 use crate::operator::action::Action;
-use crate::operator::rollout::late_pod;
+use crate::operator::rollout::{availability_wait, late_pod};
 use crate::operator::workload::Pace;
 use crate::operator::workload::saved::{Direction, Held, Mode, Saved, mark_patch};
 use crate::operator::{pods, time};
@@ -122,17 +122,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         p.actions.extend(replaced);
         return p.with_progress(progress);
     }
-    let waiting_for = updated
-        .iter()
-        .find(|p| !pods::is_available(p, min_ready, cx.now))
-        .map(|p| format!("; waiting for pod {} to be Ready", pods::name(p)))
-        .unwrap_or_default();
-    let hold = updated
-        .iter()
-        .filter(|p| pods::is_ready(p) && !pods::is_available(p, min_ready, cx.now))
-        .filter_map(|p| pods::available_at(p, min_ready))
-        .min()
-        .map(|t| time::until(cx.now, t));
+    let (waiting_for, hold) = availability_wait(&updated, min_ready, cx.now);
     let mut p = Progressed::wait(
         "Rolling",
         format!("{message}{waiting_for}"),

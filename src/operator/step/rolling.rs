@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::{Cx, Progressed};
 use crate::api::{Phase, Progress};
 use crate::operator::action::Action;
-use crate::operator::rollout::late_pod;
+use crate::operator::rollout::{availability_wait, late_pod};
 use crate::operator::workload::Pace;
 use crate::operator::workload::saved::{Direction, Mode, Saved, mark, mark_patch};
 use crate::operator::{pods, time};
@@ -160,17 +160,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         p.actions.extend(replaced);
         return p.with_progress(progress);
     }
-    let waiting_for = new_pods
-        .iter()
-        .find(|p| !pods::is_available(p, min_ready, cx.now))
-        .map(|p| format!("; waiting for pod {} to be Ready", pods::name(p)))
-        .unwrap_or_default();
-    let hold = new_pods
-        .iter()
-        .filter(|p| pods::is_ready(p) && !pods::is_available(p, min_ready, cx.now))
-        .filter_map(|p| pods::available_at(p, min_ready))
-        .min()
-        .map(|t| time::until(cx.now, t));
+    let (waiting_for, hold) = availability_wait(&new_pods, min_ready, cx.now);
     let mut p = wait(
         "Rolling",
         format!("{done}/{total} pods replaced{waiting_for}"),
