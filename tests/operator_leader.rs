@@ -1,6 +1,8 @@
 //! Two `cutover run` processes with leader election: only the leader acts (every Event comes
 //! from one instance), only it reports ready, its /metrics counts the plans; when it is
-//! killed, the other takes the Lease over and carries out the next plan.
+//! killed, the other takes the Lease over and carries out the next plan. On either bed: on the
+//! real control plane as the chart's ServiceAccount, whose Role allows the Lease only in the
+//! chart's namespace.
 
 mod support;
 
@@ -9,11 +11,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cutover::api::Phase;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::json;
-use support::{APP, Env, Killed, NS};
+use support::{APP, Env, Killed};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -23,24 +26,37 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn operator(kubeconfig: &std::path::Path, name: &str, port: u16) -> Killed {
+/// The namespace of the leader Lease: the chart's on the real control plane, the test's on
+/// the simulated cluster.
+fn lease_namespace(env: &Env) -> &str {
+    if env.is_real() {
+        "cutover-system"
+    } else {
+        &env.ns
+    }
+}
+
+/// Deletes the Lease, so that no earlier holder keeps this test's operators waiting.
+async fn forget_lease(env: &Env) {
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), lease_namespace(env));
+    let _ = leases.delete(LEASE, &Default::default()).await;
+}
+
+const LEASE: &str = "cutover-operator";
+
+fn operator(env: &Env, name: &str, port: u16) -> Killed {
     Killed(
         Command::new(env!("CARGO_BIN_EXE_cutover"))
-            .args([
-                "run",
-                "--leader-election",
-                "true",
-                "--lease-duration-seconds",
-                "2",
-                "--lease-namespace",
-                NS,
-            ])
+            .args(["run", "--leader-election", "true"])
+            .args(["--lease-duration-seconds", "2"])
+            .args(["--lease-namespace", lease_namespace(env)])
+            .args(["--namespace", &env.ns])
             .args([
                 "--metrics-addr",
                 &format!("127.0.0.1:{port}"),
                 "--kubeconfig",
             ])
-            .arg(kubeconfig)
+            .arg(env.operator_kubeconfig())
             .env("POD_NAME", name)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -77,7 +93,7 @@ async fn get(port: u16, path: &str) -> Option<(u16, String)> {
 
 /// The instances that reported Events about `plan`.
 async fn reporters(env: &Env, plan: &str) -> Vec<String> {
-    let events: Api<Event> = Api::namespaced(env.client.clone(), NS);
+    let events: Api<Event> = Api::namespaced(env.client.clone(), &env.ns);
     let mut who: Vec<String> = events
         .list(&ListParams::default())
         .await
@@ -94,12 +110,12 @@ async fn reporters(env: &Env, plan: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_acts_and_a_follower_takes_over() {
-    let env = Env::on_sim().await;
+    let env = Env::new().await;
     env.deploy_app(2).await;
-    let kubeconfig = env.kubeconfig();
+    forget_lease(&env).await;
     let (port_a, port_b) = (free_port(), free_port());
-    let mut a = operator(&kubeconfig, "op-a", port_a);
-    let mut b = operator(&kubeconfig, "op-b", port_b);
+    let mut a = operator(&env, "op-a", port_a);
+    let mut b = operator(&env, "op-b", port_b);
     let leading = |r: &Option<(u16, String)>| {
         r.as_ref()
             .is_some_and(|(c, body)| *c == 200 && body.contains("leading"))
@@ -172,13 +188,13 @@ async fn only_the_leader_acts_and_a_follower_takes_over() {
         "the follower now leads"
     );
     drop(alive);
-    let _ = std::fs::remove_file(kubeconfig);
+    forget_lease(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_operator_gracefully() {
-    let env = Env::on_sim().await;
-    let kubeconfig = env.kubeconfig();
+    let env = Env::new().await;
+    let kubeconfig = env.operator_kubeconfig();
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
         .args([
@@ -189,6 +205,8 @@ async fn sigterm_stops_the_operator_gracefully() {
             "json",
             "--metrics-addr",
             &format!("127.0.0.1:{port}"),
+            "--namespace",
+            &env.ns,
             "--kubeconfig",
         ])
         .arg(&kubeconfig)
@@ -226,5 +244,7 @@ async fn sigterm_stops_the_operator_gracefully() {
         serde_json::from_str::<serde_json::Value>(first).is_ok(),
         "JSON logs: {first}"
     );
-    let _ = std::fs::remove_file(kubeconfig);
+    if !env.is_real() {
+        let _ = std::fs::remove_file(kubeconfig);
+    }
 }

@@ -1,7 +1,8 @@
-//! `cutover run` as a separate process against the simulated cluster: killed with SIGKILL
-//! after each of its writes in turn and started again, every plan (a paced rollout, a plain
-//! restart, BlueGreen, and the GitOps flow's pending template; of a Deployment and of a
-//! StatefulSet) still ends Succeeded with the invariants kept over the whole history.
+//! `cutover run` as a separate process, on either bed: killed with SIGKILL after each of its
+//! writes in turn and started again, every plan (a paced rollout, a plain restart, BlueGreen,
+//! and the GitOps flow's pending template; of a Deployment and of a StatefulSet) still ends
+//! Succeeded with the invariants kept over the whole recording. The writes are counted from
+//! the simulated cluster's write history, or from the real control plane's audit log.
 
 mod support;
 
@@ -15,8 +16,13 @@ use support::{APP, Env, Killed, assert_clean_end, assert_ready_at_least};
 
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-29";
 
-fn operator(kubeconfig: &std::path::Path) -> Killed {
-    support::run_operator(kubeconfig, "warn", Stdio::null())
+fn operator(env: &Env) -> Killed {
+    support::run_operator_in(
+        &env.operator_kubeconfig(),
+        Some(&env.ns),
+        "warn",
+        Stdio::null(),
+    )
 }
 
 fn kill(child: Killed) {
@@ -46,7 +52,7 @@ async fn run_with_kill_in(
 ) -> usize {
     // A rolling restart mixes versions by design; a BlueGreen cutover never does.
     let spec_is_blue_green = spec["changes"][0]["type"] == "JavaVersion";
-    let env = Env::on_sim().await;
+    let env = Env::new().await;
     let mut own_strategy = None;
     match shape {
         Shape::StatefulSet => {
@@ -63,8 +69,7 @@ async fn run_with_kill_in(
         }
     }
     let start = env.endpoints().len() - 1;
-    let kubeconfig = env.kubeconfig();
-    let first = operator(&kubeconfig);
+    let first = operator(&env);
     env.apply_plan("plan", spec).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut killed = false;
@@ -86,7 +91,7 @@ async fn run_with_kill_in(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     kill(first);
-    let second = operator(&kubeconfig);
+    let second = operator(&env);
     env.wait_phase("plan", Phase::Succeeded, Duration::from_secs(30))
         .await;
     kill(second);
@@ -106,6 +111,9 @@ async fn run_with_kill_in(
             assert_stateful_clean_end(&env, replicas, image, strategy).await;
             let left = stateful_sets(&env).get_opt(&green).await.unwrap();
             assert!(left.is_none(), "green left behind");
+            if spec_is_blue_green {
+                support::assert_isolated(&env, &format!("{green}-"), json!({"app": APP})).await;
+            }
         }
         _ => {
             if spec_is_blue_green {
@@ -120,7 +128,9 @@ async fn run_with_kill_in(
             assert!(left.is_none(), "green left behind");
         }
     }
-    let _ = std::fs::remove_file(kubeconfig);
+    if !env.is_real() {
+        let _ = std::fs::remove_file(env.kubeconfig());
+    }
     if !killed {
         return 0;
     }
@@ -150,7 +160,7 @@ async fn assert_gitops_end(env: &Env, replicas: i32, image: &str) {
     .await;
     let sets = kube::Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(
         env.client.clone(),
-        support::NS,
+        &env.ns,
     )
     .list(&Default::default())
     .await
@@ -244,7 +254,8 @@ async fn a_stateful_set_plain_restart_survives_a_kill_after_any_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stateful_set_blue_green_cutover_with_green_only_survives_a_kill_after_any_write() {
+async fn a_stateful_set_blue_green_cutover_with_cluster_isolation_survives_a_kill_after_any_write()
+{
     let spec = stateful_plan(json!({
         "changes": [{"type": "JavaVersion", "javaVersion": {"from": "8", "to": "11"}}],
         "update": {"image": NEW_IMAGE},

@@ -1,7 +1,9 @@
 //! The RBAC rules of `cutover rbac` against what the operator really asks of the API: the
-//! operator runs as a separate process (with its own bearer token, so the simulated cluster
-//! can tell its requests apart) through scenarios that use every technique, and then every
-//! request it made must be allowed by a rule, and every rule must have been needed.
+//! operator runs as a separate process through scenarios that use every technique, and then
+//! every request it made must be allowed by a rule, and every rule must have been needed. On
+//! the simulated cluster it has a bearer token of its own, so that the request history tells
+//! its requests apart; on the real control plane it runs as the chart's ServiceAccount (a
+//! missing permission is a real 403) and its requests are read from the audit log.
 
 mod support;
 
@@ -12,12 +14,19 @@ use std::time::Duration;
 use cutover::api::Phase;
 use kube::api::PostParams;
 use serde_json::json;
-use support::{APP, Env, Killed, NS};
+use support::audit::AuditTail;
+use support::{APP, Bed, Env, Killed};
 
 const TOKEN: &str = "cutover-operator";
 const LONG: Duration = Duration::from_secs(30);
 
-fn operator(env: &Env) -> (Killed, std::path::PathBuf) {
+/// The operator's requests, as RBAC sees them: (group, resource, verb).
+type Used = BTreeSet<(String, String, String)>;
+
+fn operator(env: &Env) -> (Killed, Option<std::path::PathBuf>) {
+    if env.is_real() {
+        return (spawn(env, &env.operator_kubeconfig()), None);
+    }
     let path = std::env::temp_dir().join(format!(
         "cutover-rbac-{}-{}.kubeconfig",
         std::process::id(),
@@ -28,30 +37,94 @@ fn operator(env: &Env) -> (Killed, std::path::PathBuf) {
         env.sim().url()
     );
     std::fs::write(&path, kubeconfig).unwrap();
-    let child = Killed(
+    (spawn(env, &path), Some(path))
+}
+
+/// Where the chart lets the operator take its leader Lease: the release namespace.
+const CHART_NAMESPACE: &str = "cutover-system";
+
+/// The namespace of the leader Lease: the chart's on the real control plane (its Role allows
+/// no other), the test's on the simulated cluster.
+fn lease_namespace(env: &Env) -> &str {
+    if env.is_real() {
+        CHART_NAMESPACE
+    } else {
+        &env.ns
+    }
+}
+
+/// `cutover run` with leader election and the catalog ConfigMap, watching the test's
+/// namespace.
+fn spawn(env: &Env, kubeconfig: &std::path::Path) -> Killed {
+    let ns = env.ns.as_str();
+    Killed(
         Command::new(env!("CARGO_BIN_EXE_cutover"))
             .args([
                 "run",
                 "--leader-election",
                 "true",
                 "--lease-namespace",
-                NS,
-                "--metrics-addr",
-                "127.0.0.1:0",
+                lease_namespace(env),
             ])
+            .args(["--namespace", ns, "--metrics-addr", "127.0.0.1:0"])
             .args([
                 "--catalog-configmap",
-                &format!("{NS}/fixpacks"),
+                &format!("{ns}/fixpacks"),
                 "--kubeconfig",
             ])
-            .arg(&path)
+            .arg(kubeconfig)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
-    );
-    (child, path)
+    )
+}
+
+/// What the operator asked of the API over the whole test: on the real control plane, in
+/// the test's namespace and (its Lease) in the chart's.
+fn used(env: &Env, lease_requests: Option<&mut AuditTail>) -> Used {
+    if env.is_real() {
+        let mut requests = env.audited_requests();
+        requests.extend(
+            lease_requests
+                .into_iter()
+                .flat_map(|t| t.requests().to_vec()),
+        );
+        return requests
+            .into_iter()
+            .filter(|r| {
+                r.user
+                    .starts_with(&format!("system:serviceaccount:{CHART_NAMESPACE}:"))
+            })
+            .map(|r| (r.group, r.resource, r.verb))
+            .collect();
+    }
+    env.sim()
+        .history()
+        .requests()
+        .into_iter()
+        .filter(|r| r.user == TOKEN)
+        .map(|r| (r.group, r.resource, r.verb.to_string()))
+        .collect()
+}
+
+/// Creates a namespaced object of the test from its JSON.
+async fn create<K>(env: &Env, object: serde_json::Value)
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + Clone
+        + std::fmt::Debug,
+{
+    let api: kube::Api<K> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(object).unwrap(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn run_plan(env: &Env, name: &str, spec: serde_json::Value, phase: Phase) {
@@ -61,34 +134,32 @@ async fn run_plan(env: &Env, name: &str, spec: serde_json::Value, phase: Phase) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rules_allow_every_request_and_every_rule_is_needed() {
-    let env = Env::on_sim().await;
+    let env = Env::new().await;
+    let mut lease_requests = match &env.bed {
+        Bed::Real(real) => Some(AuditTail::from_now(real.audit_log(), CHART_NAMESPACE)),
+        Bed::Sim(_) => None,
+    };
     env.deploy_app(2).await;
-    env.sim()
-        .apply(
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fixpacks", "namespace": NS},
-                   "data": {"catalog.yaml": "fixPacks:\n  - {id: de-41, kind: Clustering}\n"}}),
-            "test",
-        )
-        .unwrap();
-    let preview: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
-        "metadata": {"name": "preview", "namespace": NS},
-        "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}
-    }))
-    .unwrap();
-    env.services()
-        .create(&PostParams::default(), &preview)
-        .await
-        .unwrap();
+    create::<k8s_openapi::api::core::v1::ConfigMap>(
+        &env,
+        json!({"metadata": {"name": "fixpacks"},
+               "data": {"catalog.yaml": "fixPacks:\n  - {id: de-41, kind: Clustering}\n"}}),
+    )
+    .await;
+    type Service = k8s_openapi::api::core::v1::Service;
+    create::<Service>(
+        &env,
+        json!({"metadata": {"name": "preview"},
+               "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}}),
+    )
+    .await;
     // A headless discovery Service: BlueGreen pins it to blue and gives green a twin.
-    let headless: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
-        "metadata": {"name": "headless", "namespace": NS},
-        "spec": {"clusterIP": "None", "selector": {"app": APP}, "ports": [{"port": 7800}]}
-    }))
-    .unwrap();
-    env.services()
-        .create(&PostParams::default(), &headless)
-        .await
-        .unwrap();
+    create::<Service>(
+        &env,
+        json!({"metadata": {"name": "headless"},
+               "spec": {"clusterIP": "None", "selector": {"app": APP}, "ports": [{"port": 7800}]}}),
+    )
+    .await;
     let (child, kubeconfig) = operator(&env);
 
     // A paced rollout, a plain restart held by a disruption budget for a moment, a BlueGreen
@@ -160,18 +231,22 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     .await;
     // A StatefulSet target: a partitioned rollout, then a BlueGreen cutover with a green
     // StatefulSet, then the GitOps flow.
-    for obj in [
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "cache", "namespace": NS},
+    create::<Service>(
+        &env,
+        json!({"metadata": {"name": "cache"},
                "spec": {"selector": {"app": "cache"}, "ports": [{"port": 8080}]}}),
-        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "cache", "namespace": NS},
+    )
+    .await;
+    type StatefulSet = k8s_openapi::api::apps::v1::StatefulSet;
+    create::<StatefulSet>(
+        &env,
+        json!({"metadata": {"name": "cache"},
                "spec": {"replicas": 2, "serviceName": "cache", "selector": {"matchLabels": {"app": "cache"}},
                         "template": {"metadata": {"labels": {"app": "cache"}},
                                      "spec": {"containers": [{"name": "cache", "image": "c1"}]}}}}),
-    ] {
-        env.sim().apply(obj, "test").unwrap();
-    }
-    let sets: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
-        kube::Api::namespaced(env.client.clone(), NS);
+    )
+    .await;
+    let sets: kube::Api<StatefulSet> = kube::Api::namespaced(env.client.clone(), &env.ns);
     env.wait("the statefulset to be Ready", LONG, || async {
         let status = sets.get("cache").await.ok()?.status?;
         (status.available_replicas == Some(2)).then_some(())
@@ -230,18 +305,19 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     env.delete_plan("deleted").await;
     env.wait_gone("deleted", LONG).await;
     drop(child);
-    let _ = std::fs::remove_file(kubeconfig);
+    if let Some(path) = kubeconfig {
+        let _ = std::fs::remove_file(path);
+    }
+    if env.is_real() {
+        // The killed operator's Lease would keep the next one on this control plane waiting.
+        let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+            kube::Api::namespaced(env.client.clone(), CHART_NAMESPACE);
+        let _ = leases.delete("cutover-operator", &Default::default()).await;
+    }
 
-    let used: BTreeSet<(String, String, String)> = env
-        .sim()
-        .history()
-        .requests()
-        .into_iter()
-        .filter(|r| r.user == TOKEN)
-        .map(|r| (r.group, r.resource, r.verb.to_string()))
-        .collect();
+    let used = used(&env, lease_requests.as_mut());
     assert!(!used.is_empty(), "the operator's requests were recorded");
-    let granted: BTreeSet<(String, String, String)> = cutover::rbac::rules()
+    let granted: Used = cutover::rbac::rules()
         .iter()
         .flat_map(|rule| {
             let groups = rule.api_groups.clone().unwrap_or_default();

@@ -41,6 +41,11 @@ impl RealBed {
         self.dir.join("kubeconfig")
     }
 
+    /// The kube-apiserver's audit log (see `controlplane/audit-policy.yaml`).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+
     pub fn operator_kubeconfig(&self) -> PathBuf {
         self.dir.join("operator.kubeconfig")
     }

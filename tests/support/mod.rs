@@ -21,6 +21,7 @@ use kube::{Api, Client, CustomResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
 
+pub mod audit;
 pub mod bed;
 pub mod recorder;
 pub mod stateful;
@@ -41,6 +42,8 @@ pub struct Env {
     stop: Option<watch::Sender<bool>>,
     operator: Option<tokio::task::JoinHandle<()>>,
     operator_process: Option<Killed>,
+    /// The real control plane's audit log from this test's start, for its namespace.
+    audit: Option<std::sync::Mutex<audit::AuditTail>>,
 }
 
 impl Env {
@@ -89,7 +92,15 @@ impl Env {
             .await
             .expect("namespace created");
         let recorder = recorder::Recorder::start(client.clone(), &ns);
+        let audit = match &bed {
+            Bed::Real(real) => Some(std::sync::Mutex::new(audit::AuditTail::from_now(
+                real.audit_log(),
+                &ns,
+            ))),
+            Bed::Sim(_) => None,
+        };
         Env {
+            audit,
             bed,
             client,
             ns,
@@ -208,14 +219,31 @@ impl Env {
         path
     }
 
-    /// Writes the operator made (its own field manager).
+    /// Writes the operator made: on the simulated cluster those of its field manager, on the
+    /// real control plane those of ServiceAccounts in this test's namespace (the audit log).
     pub fn operator_writes(&self) -> usize {
+        if let Some(audit) = &self.audit {
+            let mut audit = audit.lock().unwrap_or_else(|e| e.into_inner());
+            return audit.requests().iter().filter(|r| r.is_write()).count();
+        }
         self.sim()
             .history()
             .writes()
             .iter()
             .filter(|w| w.manager == "cutover")
             .count()
+    }
+
+    /// The API requests in this test's namespace made by ServiceAccounts, from the real
+    /// control plane's audit log; panics on the simulated cluster (its request history has
+    /// them: `sim().history().requests()`).
+    pub fn audited_requests(&self) -> Vec<audit::ApiRequest> {
+        let audit = self
+            .audit
+            .as_ref()
+            .expect("the audit log is the real control plane's");
+        let mut audit = audit.lock().unwrap_or_else(|e| e.into_inner());
+        audit.requests().to_vec()
     }
 
     /// A PodDisruptionBudget over the application that allows no disruption at all: it wants

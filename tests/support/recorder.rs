@@ -1,7 +1,9 @@
 //! Records each Service's ready endpoints from the test's own watches of EndpointSlices and
 //! Pods, the same way on both test beds (the real control plane has no write history), so
-//! that the invariants are checked over what any client of the cluster could see. It
-//! records; the checks are in `cutover::invariants`.
+//! that the invariants are checked over what any client of the cluster could see. Pods are
+//! told apart by UID, not name: a StatefulSet's replacement pod has its predecessor's name,
+//! and an endpoint must be read with its own pod's labels. It records; the checks are in
+//! `cutover::invariants`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,7 @@ impl Drop for Recorder {
 #[derive(Clone, Debug, PartialEq)]
 struct Listed {
     pod: String,
+    uid: String,
     ready: bool,
 }
 
@@ -60,16 +63,16 @@ async fn run(client: Client, namespace: String, records: Arc<Mutex<Vec<Endpoints
     let config = watcher::Config::default().labels(SERVICE_LABEL);
     let mut slice_events = watcher::watcher(slices, config).boxed();
     let mut pod_events = watcher::watcher(pods.clone(), watcher::Config::default()).boxed();
-    // Slice name -> (service, endpoints); pod name -> labels.
+    // Slice name -> (service, endpoints); pod UID -> labels.
     let mut listed: HashMap<String, (String, Vec<Listed>)> = HashMap::new();
     let mut relist: Option<HashMap<String, (String, Vec<Listed>)>> = None;
     let mut labels: HashMap<String, BTreeMap<String, String>> = HashMap::new();
-    let mut last: HashMap<String, (Vec<String>, Vec<String>)> = HashMap::new();
+    let mut last: HashMap<String, (Vec<Named>, Vec<Named>)> = HashMap::new();
     loop {
         tokio::select! {
             event = pod_events.next() => match event {
                 Some(Ok(Event::Apply(p) | Event::InitApply(p))) => {
-                    labels.insert(p.name_any(), p.labels().clone());
+                    labels.insert(p.uid().unwrap_or_default(), p.labels().clone());
                 }
                 Some(_) => {}
                 None => return,
@@ -121,14 +124,19 @@ fn read_slice(slice: &EndpointSlice) -> (String, Vec<Listed>) {
         .endpoints
         .iter()
         .filter_map(|e| {
-            let pod = e.target_ref.as_ref()?.name.clone()?;
+            let target = e.target_ref.as_ref()?;
+            let pod = target.name.clone()?;
+            let uid = target.uid.clone().unwrap_or_default();
             // A missing `ready` condition means ready (EndpointConditions).
             let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-            Some(Listed { pod, ready })
+            Some(Listed { pod, uid, ready })
         })
         .collect();
     (service, endpoints)
 }
+
+/// A pod's name and UID.
+type Named = (String, String);
 
 /// Adds a record for each Service whose endpoints differ from its last record.
 async fn record(
@@ -136,20 +144,21 @@ async fn record(
     labels: &mut HashMap<String, BTreeMap<String, String>>,
     pods: &Api<Pod>,
     namespace: &str,
-    last: &mut HashMap<String, (Vec<String>, Vec<String>)>,
+    last: &mut HashMap<String, (Vec<Named>, Vec<Named>)>,
     records: &Mutex<Vec<EndpointsRecord>>,
 ) {
-    let mut by_service: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let mut by_service: BTreeMap<String, (Vec<Named>, Vec<Named>)> = BTreeMap::new();
     for name in last.keys() {
         by_service.entry(name.clone()).or_default();
     }
     for (service, endpoints) in listed.values() {
         let entry = by_service.entry(service.clone()).or_default();
         for e in endpoints {
+            let named = (e.pod.clone(), e.uid.clone());
             if e.ready {
-                entry.0.push(e.pod.clone());
+                entry.0.push(named);
             } else {
-                entry.1.push(e.pod.clone());
+                entry.1.push(named);
             }
         }
     }
@@ -162,13 +171,15 @@ async fn record(
             continue;
         }
         let mut endpoint_pods = Vec::with_capacity(ready.len());
-        for pod in &ready {
-            if !labels.contains_key(pod)
+        for (pod, uid) in &ready {
+            // Not seen by the pod watch yet: read it, if the pod of that name is this one.
+            if !labels.contains_key(uid)
                 && let Ok(Some(p)) = pods.get_opt(pod).await
+                && p.uid().as_ref() == Some(uid)
             {
-                labels.insert(pod.clone(), p.labels().clone());
+                labels.insert(uid.clone(), p.labels().clone());
             }
-            let pod_labels = labels.get(pod).cloned().unwrap_or_default();
+            let pod_labels = labels.get(uid).cloned().unwrap_or_default();
             endpoint_pods.push(EndpointPod {
                 name: pod.clone(),
                 pod_template_hash: pod_labels
@@ -183,7 +194,7 @@ async fn record(
             namespace: namespace.to_string(),
             service: service.clone(),
             ready: endpoint_pods,
-            not_ready: not_ready.clone(),
+            not_ready: not_ready.iter().map(|(name, _)| name.clone()).collect(),
         });
         last.insert(service, (ready, not_ready));
     }
