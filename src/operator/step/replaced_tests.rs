@@ -5,14 +5,18 @@
 //! operator's own clock said it started).
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::{Span, Timestamp};
 use serde_json::json;
 
 use super::tests::{
-    base_spec, deployment, events, pod, replica_set, rolling_in_progress, run, three_old_pods,
+    at, base_spec, deployment, events, plan, pod, replica_set, rolling_in_progress, run, snapshot,
+    three_old_pods,
 };
-use crate::api::Phase;
+use crate::api::{MaintenancePlanStatus, Phase};
+use crate::operator::action::Action;
 use crate::operator::snapshot::Snapshot;
 use crate::operator::workload::fixtures;
+use crate::operator::workload::saved::{self as record, Mode, Saved};
 
 /// A rollout whose template was just written: the target's controller has seen it (its
 /// generation moved on) but has not made the new template's ReplicaSet yet, so the old set,
@@ -53,4 +57,80 @@ fn an_old_pod_that_is_not_ready_is_no_late_replacement() {
     assert_eq!(d.status.outcome, None, "{:?}", d.status.message);
     assert_ne!(d.status.step.as_deref(), Some("RollingBack"));
     assert_eq!(d.status.progress.as_ref().unwrap().text, "0/3");
+}
+
+/// The operator's clock said the plain restart began at `started`, with the pods of `uids`.
+fn restarting(started: Timestamp, uids: &[&str], pods: Vec<Pod>) -> Snapshot {
+    let mut target = deployment(1, "a");
+    record::mark(
+        &mut target,
+        "p1",
+        &Saved {
+            mode: Some(Mode::Restart),
+            started_at: Some(started),
+            restart_pods: uids.iter().map(|u| u.to_string()).collect(),
+            ..Default::default()
+        },
+    );
+    let mut surge = pod("liferay-surge-p1", "", 1, Some(2));
+    let labels = surge.metadata.labels.as_mut().unwrap();
+    labels.remove("pod-template-hash");
+    labels.insert("cutover.dev/role".into(), "surge".into());
+    labels.insert("cutover.dev/plan".into(), "p1".into());
+    let mut snap = snapshot(
+        plan(base_spec()),
+        Some(target),
+        [vec![surge], pods].concat(),
+    );
+    snap.plan.status = Some(MaintenancePlanStatus {
+        phase: Some(Phase::Progressing),
+        ..Default::default()
+    });
+    snap
+}
+
+fn with_uid(mut pod: Pod, uid: &str) -> Pod {
+    pod.metadata.uid = Some(uid.into());
+    pod
+}
+
+#[test]
+fn a_pod_created_in_the_second_the_restart_began_is_not_restarted_again() {
+    // The plan began at 10.5s by its own clock, when no pod of the target was running (the
+    // last ones were on their way out). The server stamps a pod's creation in whole seconds,
+    // so the new pod made at 10.7s reads 10s: earlier than the start, by the wrong clock.
+    let started = at(10).checked_add(Span::new().milliseconds(500)).unwrap();
+    let fresh = with_uid(pod("liferay-new-0", "old", 10, Some(12)), "u-new");
+    let d = run(&restarting(started, &[], vec![fresh]), 20);
+    assert!(
+        !d.actions
+            .iter()
+            .any(|a| matches!(a, Action::EvictPod { .. })),
+        "{:?}",
+        d.actions
+    );
+    assert_eq!(
+        d.status.outcome,
+        Some(Phase::Succeeded),
+        "{:?}",
+        d.status.message
+    );
+}
+
+#[test]
+fn a_restart_evicts_the_pods_it_began_with_whatever_their_timestamps() {
+    // A pod the plan began with is old even when its creation reads later than the start (the
+    // server's clock runs ahead of the operator's); a pod it did not begin with is not.
+    let started = at(10);
+    let ahead = with_uid(pod("liferay-old-0", "old", 15, Some(16)), "u-old");
+    let fresh = with_uid(pod("liferay-new-0", "old", 5, Some(6)), "u-new");
+    let d = run(&restarting(started, &["u-old"], vec![fresh, ahead]), 20);
+    assert_eq!(
+        d.actions.first(),
+        Some(&Action::EvictPod {
+            name: "liferay-old-0".into()
+        }),
+        "{:?}",
+        d.actions
+    );
 }

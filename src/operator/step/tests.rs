@@ -63,7 +63,7 @@ pub(super) fn pod(name: &str, hash: &str, created: i64, ready_at: Option<i64>) -
     }
     serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": "portal", "labels": {"app": "liferay", "pod-template-hash": hash},
-                     "creationTimestamp": at(created).to_string()},
+                     "uid": format!("{name}@{created}"), "creationTimestamp": at(created).to_string()},
         "status": {"conditions": conditions}
     }))
     .unwrap()
@@ -529,17 +529,21 @@ fn a_plain_restart_surges_then_evicts_the_oldest_pod() {
         "MaintenancePlan"
     );
 
-    // Surge ready: the old pod is evicted.
+    // Surge ready: the old pod, which the plan recorded by UID, is evicted.
+    let begun: Saved = d
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::PatchWorkload { patch, .. } => serde_json::from_str(
+                patch["metadata"]["annotations"][record::SAVED_ANNOTATION].as_str()?,
+            )
+            .ok(),
+            _ => None,
+        })
+        .expect("the target is marked");
+    assert_eq!(begun.restart_pods, ["liferay-old-0@-100"]);
     let mut target = deployment(1, "a");
-    record::mark(
-        &mut target,
-        "p1",
-        &Saved {
-            mode: Some(Mode::Restart),
-            started_at: Some(at(0)),
-            ..Default::default()
-        },
-    );
+    record::mark(&mut target, "p1", &begun);
     let mut surge_pod = (**surge).clone();
     surge_pod.status = pod("x", "x", 1, Some(2)).status;
     surge_pod.metadata.creation_timestamp = pod("x", "x", 1, None).metadata.creation_timestamp;
