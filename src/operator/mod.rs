@@ -11,6 +11,7 @@ pub mod labels;
 pub mod lock;
 pub mod metrics;
 pub mod observe;
+pub mod owned;
 pub mod pods;
 pub mod preflight;
 pub mod probes;

@@ -11,6 +11,7 @@ use kube::{Api, Client, ResourceExt};
 
 use super::error::Error;
 use super::labels::{map_matches, selector_query};
+use super::owned;
 use super::snapshot::{Peer, Snapshot};
 use super::step::blue_green::PLAN_LABEL;
 use super::step::blue_green::green_name;
@@ -38,27 +39,19 @@ pub async fn observe(
     let target_name = plan.spec.target.name.clone();
     let kind = Kind::from(plan.spec.target.kind);
     let target = get_workload(client, namespace, kind, &target_name).await?;
-    let (mut replica_sets, mut pods) = (Vec::new(), Vec::new());
+    let (mut listed_sets, mut pods) = (Vec::new(), Vec::new());
     if let Some(selector) = target
         .as_ref()
         .and_then(|t| t.selector())
         .map(selector_query)
     {
         let params = ListParams::default().labels(&selector);
-        let owner_uid = target.as_ref().and_then(|t| t.metadata().uid.clone());
         if kind == Kind::Deployment {
-            replica_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+            listed_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
                 .list(&params)
                 .await
                 .map_err(|e| Error::api("list", "replicasets", e))?
-                .items
-                .into_iter()
-                .filter(|rs| {
-                    rs.owner_references()
-                        .iter()
-                        .any(|o| Some(&o.uid) == owner_uid.as_ref())
-                })
-                .collect();
+                .items;
         }
         pods = Api::<Pod>::namespaced(client.clone(), namespace)
             .list(&params)
@@ -66,6 +59,16 @@ pub async fn observe(
             .map_err(|e| Error::api("list", "pods", e))?
             .items;
     }
+    let owner_uid = target.as_ref().and_then(|t| t.metadata().uid.clone());
+    let replica_sets: Vec<ReplicaSet> = listed_sets
+        .iter()
+        .filter(|rs| {
+            rs.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == owner_uid.as_ref())
+        })
+        .cloned()
+        .collect();
     let running_template = match &target {
         Some(t) => held_running_template(client, namespace, t).await?,
         None => None,
@@ -88,21 +91,16 @@ pub async fn observe(
         .map_err(|e| Error::api("list", "endpointslices", e))?
         .items;
     let green = get_workload(client, namespace, kind, &green_name(&target_name)).await?;
-    if kind == Kind::StatefulSet {
-        // A StatefulSet's pods carry no label of their own set: keep those of the target, of
-        // green (also once green is gone), and of the plan, and none of another workload that
-        // shares the labels.
-        let owners: Vec<String> = [&target, &green]
-            .into_iter()
-            .flatten()
-            .filter_map(|w| w.metadata().uid.clone())
-            .chain(plan.metadata.uid.clone())
-            .collect();
-        pods.retain(|p| {
-            p.owner_references().iter().any(|o| owners.contains(&o.uid))
-                || p.labels().get(PLAN_LABEL).is_some_and(|l| l == name)
-        });
-    }
+    // The selector may also list another workload's pods (their labels overlap): keep only
+    // those of the target's own controllers, of green and of the plan.
+    let roots: Vec<_> = [&target, &green]
+        .into_iter()
+        .flatten()
+        .map(|w| w.metadata())
+        .chain([&plan.metadata])
+        .collect();
+    let owners = owned::owner_uids(&roots, &listed_sets, &handover_sets);
+    pods.retain(|p| owned::is_owned(p, &owners, name));
     let preview_name = &plan.spec.blue_green.preview_service;
     let preview = if preview_name.is_empty() {
         None

@@ -1,30 +1,11 @@
-//! Reads where a rollout stands: which of a Deployment's ReplicaSets is the newest, which
-//! pods of a ReplicaSet are there, which pod is late. Pure. Whether a workload's rollout is
+//! Reads where a rollout stands: which pods of a ReplicaSet are there, which are still to
+//! become available, which pod is late. Pure. Whether a workload's rollout is
 //! complete is the workload's to say (`workload`).
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use super::pods;
-
-const REVISION: &str = "deployment.kubernetes.io/revision";
-
-/// The `pod-template-hash` of the newest ReplicaSet (highest revision).
-pub fn newest_hash(replica_sets: &[ReplicaSet]) -> Option<&str> {
-    replica_sets
-        .iter()
-        .max_by_key(|rs| {
-            rs.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(REVISION))
-                .and_then(|r| r.parse::<i64>().ok())
-                .unwrap_or(0)
-        })
-        .and_then(|rs| rs.metadata.labels.as_ref()?.get(pods::TEMPLATE_HASH))
-        .map(String::as_str)
-}
 
 /// Pods of the ReplicaSet with `hash` that are not terminating.
 pub fn pods_of<'a>(all: &'a [Pod], hash: &str) -> Vec<&'a Pod> {

@@ -45,8 +45,9 @@ pub struct Snapshot {
     /// back itself (a StatefulSet's current revision, from its ControllerRevision). A
     /// Deployment's is its running ReplicaSet's, among `replica_sets`.
     pub running_template: Option<PodTemplateSpec>,
-    /// Pods selected by the target's selector (the operator's own surge pod and green's pods
-    /// included; for a StatefulSet, only those of the target, of green and of the plan).
+    /// Pods selected by the target's selector and owned by the target's controllers (a
+    /// StatefulSet itself, a Deployment's ReplicaSets), by green or by the plan (its surge
+    /// pod); never another workload's pods whose labels overlap.
     pub pods: Vec<Pod>,
     pub service: Option<Service>,
     /// EndpointSlices of the Service.

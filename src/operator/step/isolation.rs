@@ -60,7 +60,7 @@ fn own_revision(cx: &Cx, saved: &Saved) -> String {
         (Some(original), Some(live)) => !same_template(original, live),
         _ => false,
     };
-    match cx.target.template_revision(&cx.snap.replica_sets) {
+    match cx.target.updated_revision(&cx.snap.replica_sets) {
         Some(revision) if moved => revision.to_string(),
         _ => blue,
     }

@@ -19,6 +19,8 @@ mod isolation;
 mod isolation_tests;
 mod pending;
 mod pending_rollout;
+#[cfg(test)]
+mod replaced_tests;
 pub mod restart;
 mod rolling;
 #[cfg(test)]

@@ -111,7 +111,6 @@ pub(crate) fn plan_owner(cx: &Cx) -> OwnerReference {
 
 pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     let total = cx.target.replicas();
-    let started = saved.started_at.unwrap_or(cx.now);
     let min_ready = cx.spec.rolling_restart.min_ready_seconds;
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
     let surge_name = surge_name(cx);
@@ -122,11 +121,14 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .copied()
         .filter(|p| !pods::is_terminating(p))
         .collect();
-    // A pod is old while it is one of those the plan began with (by UID); records written
-    // before the UIDs were kept fall back to the creation time.
-    let is_old = |p: &Pod| match &p.metadata.uid {
-        Some(uid) if !saved.restart_pods.is_empty() => saved.restart_pods.contains(uid),
-        _ => pods::created(p) < started,
+    // A pod is old while it is one of those the plan began with, by UID: a fact of the
+    // server's. Its creation timestamp is not one to compare with the plan's start: whole
+    // seconds on a real API server, and from another clock than the operator's.
+    let is_old = |p: &Pod| {
+        p.metadata
+            .uid
+            .as_ref()
+            .is_some_and(|uid| saved.restart_pods.contains(uid))
     };
     let renewed: Vec<&Pod> = live.iter().copied().filter(|p| !is_old(p)).collect();
     let done = renewed

@@ -182,7 +182,8 @@ impl Model {
             json!({"type": "Ready", "status": "False"})
         };
         serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": "portal",
+            // Each incarnation of a pod has a UID of its own, as on a server.
+            "metadata": {"name": name, "namespace": "portal", "uid": format!("{name}@{created}"),
                 "labels": {"app": "liferay", "controller-revision-hash": revision},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
                     "name": "liferay", "uid": UID, "controller": true}],

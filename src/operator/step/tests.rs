@@ -10,7 +10,7 @@ use crate::api::{MaintenancePlan, Phase, Verdict};
 use crate::operator::action::Action;
 use crate::operator::snapshot::{Peer, Snapshot};
 use crate::operator::workload::saved::{self as record, Direction, Mode, Saved};
-use crate::operator::workload::{Workload, fixtures};
+use crate::operator::workload::{Kind, Workload, fixtures};
 use crate::rules::Catalog;
 
 pub(super) fn at(seconds: i64) -> Timestamp {
@@ -63,16 +63,22 @@ pub(super) fn pod(name: &str, hash: &str, created: i64, ready_at: Option<i64>) -
     }
     serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": "portal", "labels": {"app": "liferay", "pod-template-hash": hash},
-                     "creationTimestamp": at(created).to_string()},
+                     "uid": format!("{name}@{created}"), "creationTimestamp": at(created).to_string()},
         "status": {"conditions": conditions}
     }))
     .unwrap()
 }
 
-pub(super) fn replica_set(hash: &str, revision: i32) -> ReplicaSet {
+/// The ReplicaSet `liferay-<hash>` the Deployment's controller made for `of`'s template, at
+/// `revision`.
+pub(super) fn replica_set(of: &Workload, hash: &str, revision: i32) -> ReplicaSet {
+    let mut template = fixtures::json(of)["spec"]["template"].clone();
+    template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
     serde_json::from_value(json!({"metadata": {"name": format!("liferay-{hash}"),
         "labels": {"pod-template-hash": hash},
-        "annotations": {"deployment.kubernetes.io/revision": revision.to_string()}}}))
+        "annotations": {"deployment.kubernetes.io/revision": revision.to_string()}},
+        "spec": {"selector": {"matchLabels": {"app": "liferay", "pod-template-hash": hash}},
+                 "template": template}}))
     .unwrap()
 }
 
@@ -84,8 +90,12 @@ pub(super) fn snapshot(
     Snapshot {
         plan,
         peers: vec![],
+        replica_sets: target
+            .iter()
+            .filter(|t| t.kind() == Kind::Deployment)
+            .map(|t| replica_set(t, "old", 1))
+            .collect(),
         target,
-        replica_sets: vec![replica_set("old", 1)],
         handover_sets: vec![],
         running_template: None,
         pods,
@@ -331,7 +341,10 @@ pub(super) fn rolling_in_progress(
         );
     }
     let mut snap = snapshot(plan(spec), Some(target), [new_pods, old_pods].concat());
-    snap.replica_sets = vec![replica_set("old", 1), replica_set("new", 2)];
+    snap.replica_sets = vec![
+        replica_set(&deployment(3, "old"), "old", 1),
+        replica_set(&deployment(3, "new"), "new", 2),
+    ];
     snap.plan.status = Some(crate::api::MaintenancePlanStatus {
         phase: Some(Phase::Progressing),
         ..Default::default()
@@ -516,17 +529,21 @@ fn a_plain_restart_surges_then_evicts_the_oldest_pod() {
         "MaintenancePlan"
     );
 
-    // Surge ready: the old pod is evicted.
+    // Surge ready: the old pod, which the plan recorded by UID, is evicted.
+    let begun: Saved = d
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::PatchWorkload { patch, .. } => serde_json::from_str(
+                patch["metadata"]["annotations"][record::SAVED_ANNOTATION].as_str()?,
+            )
+            .ok(),
+            _ => None,
+        })
+        .expect("the target is marked");
+    assert_eq!(begun.restart_pods, ["liferay-old-0@-100"]);
     let mut target = deployment(1, "a");
-    record::mark(
-        &mut target,
-        "p1",
-        &Saved {
-            mode: Some(Mode::Restart),
-            started_at: Some(at(0)),
-            ..Default::default()
-        },
-    );
+    record::mark(&mut target, "p1", &begun);
     let mut surge_pod = (**surge).clone();
     surge_pod.status = pod("x", "x", 1, Some(2)).status;
     surge_pod.metadata.creation_timestamp = pod("x", "x", 1, None).metadata.creation_timestamp;

@@ -275,20 +275,12 @@ impl Workload {
             .collect()
     }
 
-    /// The revision its controller rolls the pods to: a Deployment's newest ReplicaSet (from
-    /// `replica_sets`, the sets it owns), a StatefulSet's `status.updateRevision`.
+    /// The revision its controller rolls the pods to, once it has made one for the workload's
+    /// own template: the ReplicaSet (of `replica_sets`, the sets it owns) that carries that
+    /// template (a Deployment), the update revision once its controller has seen the spec (a
+    /// StatefulSet). Identified by the template, never as the newest set by revision: right
+    /// after a template is written that is still the old one, and its pods would read as new.
     pub fn updated_revision<'a>(&'a self, replica_sets: &'a [ReplicaSet]) -> Option<&'a str> {
-        match self {
-            Workload::Deployment(_) => super::rollout::newest_hash(replica_sets),
-            Workload::StatefulSet(s) => stateful_set::update_revision(s),
-        }
-    }
-
-    /// The revision of the workload's own template, once its controller has made one for it:
-    /// the ReplicaSet that carries that template (a Deployment), the update revision (a
-    /// StatefulSet). Identified by the template, so that a rollout just written never reads as
-    /// the old revision.
-    pub fn template_revision<'a>(&'a self, replica_sets: &'a [ReplicaSet]) -> Option<&'a str> {
         match self {
             Workload::Deployment(_) => {
                 let template = self.template()?;
