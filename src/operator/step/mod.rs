@@ -22,6 +22,8 @@ mod pending_rollout;
 pub mod restart;
 mod rolling;
 #[cfg(test)]
+mod selector_tests;
+#[cfg(test)]
 mod stateful_gitops_tests;
 #[cfg(test)]
 mod stateful_tests;
@@ -565,6 +567,8 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         now: d.now,
         aborting: false,
     };
+    // What the technique's start means beyond the plan's own target, for the Started Event.
+    let mut note = None;
     let progressed = match (technique, pending) {
         (Technique::RollingRestart, Some(Pending::ReplicaSet(running))) => {
             pending_rollout::begin(&cx, running, false)
@@ -611,17 +615,35 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
                 d.requeue = Some(Duration::from_secs(2));
                 return d.finish();
             }
-            blue_green::begin(&cx, ready.new_template, pending)
+            let Some(blue_hash) =
+                blue_green::blue_revision(ready.target, &snap.replica_sets, pending.as_ref())
+            else {
+                d.phase(
+                    Phase::Pending,
+                    "WaitingForTarget",
+                    format!(
+                        "waiting for the revision ({}) of the pods of {} to be known: service {} is pinned to it, and a pin without it would select no pod",
+                        ready.target.kind().revision_label(),
+                        ready.target,
+                        spec.service
+                    ),
+                );
+                d.requeue = Some(Duration::from_secs(2));
+                return d.finish();
+            };
+            note = Some(blue_green::pin_note(&cx, &blue_hash));
+            blue_green::begin(&cx, ready.new_template, pending, blue_hash)
         }
     };
     d.status.flow = Some(flow);
     d.status.started_at = Some(Time(d.now));
     d.status.completed_at = None;
     d.status.outcome = None;
+    let note = note.map(|n| format!("; {n}")).unwrap_or_default();
     d.actions.push(Action::event(
         "Started",
         format!(
-            "{} of {} ({}): {}",
+            "{} of {} ({}): {}{note}",
             technique.as_str(),
             ready.target,
             flow.describe(),

