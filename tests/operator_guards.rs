@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cutover::api::Phase;
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use support::{APP, Env};
 
@@ -89,5 +90,51 @@ async fn a_patch_that_takes_the_pods_out_of_the_service_is_rejected_touching_not
         service_selector(&env).await,
         [("app".into(), APP.into())].into()
     );
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn a_blue_green_whose_record_is_stripped_fails_and_puts_the_service_back() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    let original = service_selector(&env).await;
+    env.start_operator();
+    env.apply_plan(
+        "stripped",
+        json!({"target": {"name": APP}, "service": APP, "strategy": "BlueGreen",
+               "changes": [{"type": "JavaVersion", "javaVersion": {"from": "8", "to": "11"}}],
+               "update": {"image": NEW_IMAGE,
+                          "podTemplatePatch": {"metadata": {"annotations": {"sim.cutover.dev/ready-after-ms": "never"}}}},
+               "blueGreen": {"readyTimeoutSeconds": 600}}),
+    )
+    .await;
+    // Green never gets Ready: the plan waits with the Service pinned to blue.
+    env.wait("the service pinned to blue", LONG, || async {
+        (service_selector(&env).await.len() > original.len()).then_some(())
+    })
+    .await;
+    // Something strips the operator's annotations off the target (a sync tool, a person).
+    env.deployments()
+        .patch(
+            APP,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "cutover.dev/plan": null, "cutover.dev/saved": null}}})),
+        )
+        .await
+        .expect("annotations removed");
+    let failed = env.wait_phase("stripped", Phase::Failed, LONG).await;
+    let message = failed.status.unwrap().message.unwrap_or_default();
+    assert!(message.contains("cutover.dev/saved"), "{message}");
+    assert_eq!(service_selector(&env).await, original, "{message}");
+    env.wait("green to go", LONG, || async {
+        env.deployments()
+            .get_opt(&format!("{APP}-green"))
+            .await
+            .ok()?
+            .is_none_or(|g| g.metadata.deletion_timestamp.is_some())
+            .then_some(())
+    })
+    .await;
     env.stop_operator().await;
 }

@@ -26,7 +26,9 @@ use crate::operator::action::Action;
 use crate::operator::labels;
 use crate::operator::replica_sets;
 use crate::operator::template::{updated_template, with_green_only};
-use crate::operator::workload::saved::{Direction, Handover, Held, Mode, Saved, mark, mark_patch};
+use crate::operator::workload::saved::{
+    self as record, Direction, Handover, Held, Mode, Saved, mark, mark_patch,
+};
 use crate::operator::workload::{self, Workload};
 use crate::operator::{pods, time};
 
@@ -174,6 +176,7 @@ pub(super) fn begin(
             .collect(),
     )
     .with_progress(Some(Progress::new(0, total)))
+    .selectors_before(record::selectors_before(cx.spec, &saved))
 }
 
 /// What pinning costs, for the plan's Started Event: the traffic Service (and each discovery

@@ -19,6 +19,8 @@ mod isolation;
 mod isolation_tests;
 mod pending;
 mod pending_rollout;
+#[cfg(test)]
+mod record_tests;
 pub mod restart;
 mod rolling;
 #[cfg(test)]
@@ -29,9 +31,11 @@ mod stateful_gitops_tests;
 mod stateful_tests;
 #[cfg(test)]
 mod tests;
+mod unrecorded;
 #[cfg(test)]
 mod waits_tests;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -142,6 +146,8 @@ pub(crate) struct Progressed {
     pub switched_at: Option<Timestamp>,
     /// BlueGreen: green is Ready and waits for `spec.promote`.
     pub awaiting_promotion: bool,
+    /// BlueGreen's start: the selectors it saves of the Services it pins, for the status copy.
+    pub selectors_before: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 impl Progressed {
@@ -155,6 +161,7 @@ impl Progressed {
             downtime: None,
             switched_at: None,
             awaiting_promotion: false,
+            selectors_before: None,
         }
     }
 
@@ -168,6 +175,7 @@ impl Progressed {
             downtime: None,
             switched_at: None,
             awaiting_promotion: false,
+            selectors_before: None,
         }
     }
 
@@ -181,6 +189,7 @@ impl Progressed {
             downtime: None,
             switched_at: None,
             awaiting_promotion: false,
+            selectors_before: None,
         }
     }
 
@@ -201,6 +210,14 @@ impl Progressed {
 
     pub fn switched_at(mut self, at: Option<Timestamp>) -> Self {
         self.switched_at = at;
+        self
+    }
+
+    pub fn selectors_before(
+        mut self,
+        selectors: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Self {
+        self.selectors_before = Some(selectors);
         self
     }
 }
@@ -305,11 +322,13 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
         return d.finish();
     }
 
-    let saved = snap
-        .target
-        .as_ref()
-        .and_then(|t| record::saved_for(t, name));
+    let (saved, unreadable) = match snap.target.as_ref().map(|t| record::read(t, name)) {
+        Some(Ok(saved)) => (saved, None),
+        Some(Err(unreadable)) => (None, Some(unreadable)),
+        None => (None, None),
+    };
     let started = saved.is_some()
+        || unreadable.is_some()
         || matches!(
             previous.phase,
             Some(Phase::Progressing | Phase::AwaitingPromotion)
@@ -334,6 +353,9 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     if d.status.started_at.is_none() {
         d.status.started_at = saved.as_ref().and_then(|s| s.started_at).map(Time);
     }
+    if let Some(saved) = &saved {
+        d.status.selectors_before = record::selectors_before(&plan.spec, saved);
+    }
     if d.status.flow.is_none()
         && let Some(saved) = &saved
     {
@@ -347,11 +369,13 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     }
 
     let Some(target) = snap.target.as_ref() else {
+        let (actions, recovered) = unrecorded::recover(snap, name, &previous.selectors_before);
+        d.actions.extend(actions);
         d.phase(
             Phase::Failed,
             "TargetLost",
             format!(
-                "target {} {} disappeared during the plan",
+                "target {} {} disappeared during the plan; {recovered}",
                 Kind::from(plan.spec.target.kind),
                 plan.spec.target.name
             ),
@@ -369,6 +393,10 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     };
 
     if let Some(outcome) = previous.outcome {
+        if saved.is_none() {
+            d.actions
+                .extend(unrecorded::recover(snap, name, &previous.selectors_before).0);
+        }
         d.actions
             .extend(cleanup::actions(&cx, saved.as_ref(), outcome));
         let message = previous.message.clone().unwrap_or_default();
@@ -378,14 +406,24 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     }
 
     let Some(saved) = saved else {
-        d.phase(
-            Phase::Failed,
-            "TargetLost",
-            format!(
-                "the {} annotations on {target} were removed during the plan",
-                record::PLAN_ANNOTATION,
+        let (step, lost) = match &unreadable {
+            Some(unreadable) => (
+                "RecordUnreadable",
+                format!("{unreadable}; the plan cannot tell from it what it changed on {target}"),
             ),
-        );
+            None => (
+                "RecordLost",
+                format!(
+                    "the {} and {} annotations on {target} (the plan's record of what it changed) were removed during the plan",
+                    record::PLAN_ANNOTATION,
+                    record::SAVED_ANNOTATION,
+                ),
+            ),
+        };
+        let (actions, recovered) = unrecorded::recover(snap, name, &previous.selectors_before);
+        d.actions.extend(actions);
+        d.actions.extend(cleanup::actions(&cx, None, Phase::Failed));
+        d.phase(Phase::Failed, step, format!("{lost}; {recovered}"));
         release(&mut d);
         return d.finish();
     };
@@ -424,6 +462,9 @@ fn apply(d: &mut Draft, p: Progressed) {
     }
     if let Some(at) = p.switched_at {
         d.status.switched_at = Some(Time(at));
+    }
+    if let Some(selectors) = p.selectors_before {
+        d.status.selectors_before = selectors;
     }
     match p.outcome {
         Outcome::Continue(requeue) => {
