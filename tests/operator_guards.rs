@@ -94,6 +94,41 @@ async fn a_patch_that_takes_the_pods_out_of_the_service_is_rejected_touching_not
 }
 
 #[tokio::test]
+async fn a_patch_that_gives_the_pods_more_rights_is_refused_touching_nothing() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    env.start_operator();
+    env.apply_plan(
+        "escalate",
+        json!({"target": {"name": APP}, "service": APP,
+               "update": {"podTemplatePatch": {"spec": {
+                   "serviceAccountName": "default", "hostPID": true,
+                   "volumes": [{"name": "host", "hostPath": {"path": "/var/run"}}]}}}}),
+    )
+    .await;
+    let rejected = env.wait_phase("escalate", Phase::Rejected, LONG).await;
+    let status = rejected.status.unwrap();
+    let message = status.message.unwrap_or_default();
+    for words in [
+        "serviceAccountName",
+        "hostPID",
+        "hostPath",
+        "--allow-privileged-patches",
+        "nothing was touched",
+    ] {
+        assert!(message.contains(words), "{words}: {message}");
+    }
+    assert!(
+        status
+            .findings
+            .iter()
+            .any(|f| f.rule == "pod-patch-escalates-privileges")
+    );
+    assert!(!operator_touched_target(&env).await);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
 async fn a_blue_green_whose_record_is_stripped_fails_and_puts_the_service_back() {
     let mut env = Env::new().await;
     env.deploy_app(2).await;

@@ -12,6 +12,7 @@ pub mod lock;
 pub mod metrics;
 pub mod observe;
 pub mod pods;
+pub mod policy;
 pub mod preflight;
 pub mod probes;
 pub mod reconcile;

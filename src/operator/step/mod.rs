@@ -1,4 +1,4 @@
-//! The pure state machine of a plan: `step(snapshot, catalog, now) -> Decision`. The lifecycle
+//! The pure state machine of a plan: `step(snapshot, catalog, policy, now) -> Decision`. The lifecycle
 //! (finalizer, evaluation, lock, start, finish, deletion) lives here; each technique's own
 //! progress lives in its module. No IO: the decision lists the actions to take.
 
@@ -19,6 +19,8 @@ mod isolation;
 mod isolation_tests;
 mod pending;
 mod pending_rollout;
+#[cfg(test)]
+mod privilege_tests;
 #[cfg(test)]
 mod record_tests;
 pub mod restart;
@@ -44,6 +46,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::action::Action;
 use super::conditions;
 use super::lock::blocking_plan;
+use super::policy::Policy;
 use super::preflight;
 use super::snapshot::Snapshot;
 use super::workload::saved::{self as record, Mode, Saved};
@@ -52,7 +55,7 @@ use crate::api::{
 };
 use crate::operator::replica_sets::{self, Running};
 use crate::operator::workload::{Kind, Workload};
-use crate::rules::Catalog;
+use crate::rules::{Catalog, privilege};
 use pending::Pending;
 
 /// The finalizer that lets a running plan be aborted safely before it is deleted.
@@ -276,8 +279,8 @@ impl Draft {
     }
 }
 
-/// One step of a plan.
-pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
+/// One step of a plan, under the operator's `policy`.
+pub fn step(snap: &Snapshot, catalog: &Catalog, policy: &Policy, now: Timestamp) -> Decision {
     let plan = &snap.plan;
     let name = plan.metadata.name.as_deref().unwrap_or_default();
     let previous = plan.status.clone().unwrap_or_default();
@@ -338,7 +341,7 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
             release(&mut d);
             return d.finish();
         }
-        return start(snap, catalog, name, d);
+        return start(snap, catalog, policy, name, d);
     }
     // The status write of the first step can be lost after its actions were carried out (an
     // API error, a crash): the plan then goes on from the target's marks. The evaluation is
@@ -440,6 +443,19 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     d.finish()
 }
 
+/// What the operator does with a plan whose pod patches change the pods' rights.
+fn privilege_verdict(allowed: bool) -> String {
+    if allowed {
+        format!("allowed: the operator runs with {}", privilege::OPT_IN_FLAG)
+    } else {
+        format!(
+            "refused: the operator runs without {} (chart value {}); set these in the target's own manifest instead, or run the operator with that setting",
+            privilege::OPT_IN_FLAG,
+            privilege::OPT_IN_VALUE
+        )
+    }
+}
+
 /// The plan says what the new pods look like (image, env or a template patch).
 fn update_given(spec: &MaintenancePlanSpec) -> bool {
     spec.update
@@ -492,7 +508,13 @@ fn apply(d: &mut Draft, p: Progressed) {
 }
 
 /// A plan that has not touched anything yet: evaluate, check, wait for the lock, start.
-fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decision {
+fn start(
+    snap: &Snapshot,
+    catalog: &Catalog,
+    policy: &Policy,
+    name: &str,
+    mut d: Draft,
+) -> Decision {
     let spec = &snap.plan.spec;
     if spec.abort {
         d.phase(
@@ -546,6 +568,16 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         }
     };
     let template = ready.target.template().cloned().unwrap_or_default();
+    let escalations = privilege::escalations(spec, Some(&template), Some(&ready.new_template));
+    let allowed = policy.allow_privileged_patches;
+    if let Some(finding) = privilege::finding(&escalations, &privilege_verdict(allowed)) {
+        let message = format!("{}; nothing was touched", finding.message);
+        d.status.findings.push(finding);
+        if !allowed {
+            d.phase(Phase::Rejected, "Done", message);
+            return d.finish();
+        }
+    }
     let paused_target = ready.target.paused() == Some(true);
     let pending = match pending::find(snap, ready.target) {
         Ok(pending) => pending,
