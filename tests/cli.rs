@@ -561,3 +561,36 @@ fn the_example_plans_agree_with_the_sample_applications_templates() {
     );
     assert!(checked.len() >= 13, "{checked:?}");
 }
+
+/// A plan whose pod patch would give the new pods more rights (another service account, the
+/// node's network, a privileged container): `evaluate` reports what the operator decides on
+/// with its own setting, with or without the target's manifest.
+#[test]
+fn a_patch_that_escalates_pod_privileges_is_reported() {
+    let plan = "apiVersion: cutover.dev/v1alpha1\nkind: MaintenancePlan\nmetadata: {name: p}\nspec:\n  target: {name: liferay}\n  service: liferay\n  update:\n    podTemplatePatch:\n      spec:\n        serviceAccountName: admin\n        hostNetwork: true\n        containers: [{name: liferay, image: x, securityContext: {privileged: true}}]\n";
+    let out = cutover(&["evaluate", "-f", "-", "-o", "json"], Some(plan));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("JSON on stdout: {}", text(&out.stderr)));
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "pod-patch-escalates-privileges")
+        .unwrap_or_else(|| panic!("a finding on the patch: {report}"));
+    let message = finding["message"].as_str().unwrap();
+    for words in [
+        "spec.update.podTemplatePatch",
+        "serviceAccountName",
+        "hostNetwork",
+        "privileged",
+        "--allow-privileged-patches",
+    ] {
+        assert!(message.contains(words), "{words}: {message}");
+    }
+    let out = cutover(&["evaluate", "-f", "-"], Some(plan));
+    assert!(
+        text(&out.stdout).contains("pod-patch-escalates-privileges"),
+        "{}",
+        text(&out.stdout)
+    );
+}

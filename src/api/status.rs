@@ -59,6 +59,13 @@ pub struct MaintenancePlanStatus {
     /// ready pod of the new version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downtime: Option<String>,
+    /// BlueGreen: the selectors of the Services the plan pins (the traffic Service, the
+    /// preview Service, the discovery Services), by name, as they were before the plan. A copy
+    /// of the record the operator keeps on the target, so that they are put back even if the
+    /// target or that record is lost.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub selectors_before:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     /// Ready, Reconciling, Stalled (kstatus) and Evaluated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

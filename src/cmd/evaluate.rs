@@ -12,7 +12,7 @@ use cutover::manifest::{Manifest, read_manifests};
 use cutover::operator::template::updated_template;
 use cutover::operator::workload::Kind;
 use cutover::report::{self, PlanReport};
-use cutover::rules::{Catalog, Evaluation, Known, Templates, evaluate_with};
+use cutover::rules::{Catalog, Evaluation, Known, Templates, evaluate_with, privilege};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 #[derive(clap::Args)]
@@ -136,8 +136,20 @@ fn evaluate_all(args: &Args) -> Result<Vec<(PlanDocument, Evaluation)>, Vec<Stri
                     .as_ref()
                     .map(|(_, running, new)| Templates { running, new }),
             };
-            evaluate_with(&doc.plan.spec, &catalog, known)
-                .map_err(|field| InputError::in_plan(&source, &doc, field).to_string())
+            let mut evaluation = evaluate_with(&doc.plan.spec, &catalog, known)
+                .map_err(|field| InputError::in_plan(&source, &doc, field).to_string())?;
+            // Whether the pods may get more rights is the operator's setting, not a rule: say
+            // what the patches change and leave the verdict as the rules give it.
+            let escalations = privilege::escalations(
+                &doc.plan.spec,
+                t.as_ref().map(|(_, running, _)| running),
+                t.as_ref().map(|(_, _, new)| new),
+            );
+            evaluation.findings.extend(privilege::finding(
+                &escalations,
+                &privilege::decided_by_the_operator(),
+            ));
+            Ok(evaluation)
         });
         match evaluated {
             Ok(evaluation) => results.push((doc, evaluation)),

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::ValueEnum;
 use cutover::operator::controller::{self, Settings};
 use cutover::operator::metrics::Metrics;
+use cutover::operator::policy::Policy;
 use cutover::operator::probes::{self, Probes, Role};
 use cutover::rules::Catalog;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -47,6 +48,12 @@ pub struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Carry out plans whose pod patches (spec.update.podTemplatePatch,
+    /// spec.blueGreen.greenOnly) change the pods' service account, security contexts, host
+    /// namespaces or host paths, or make a container privileged. The operator creates those
+    /// pods with its own rights; without this flag such a plan is Rejected.
+    #[arg(long)]
+    allow_privileged_patches: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,6 +135,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             stores: stores.clone(),
             instance: Some(identity.clone()),
             retry: Default::default(),
+            policy: Policy {
+                allow_privileged_patches: args.allow_privileged_patches,
+            },
         };
         controllers.push(tokio::spawn(controller::run(
             client.clone(),

@@ -18,6 +18,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::metrics::Metrics;
+use super::policy::Policy;
 use super::reconcile::{Context, error_policy, reconcile};
 use super::retry::RetryPolicy;
 use super::step::handover::HELD_LABEL;
@@ -49,6 +50,8 @@ pub struct Settings {
     pub instance: Option<String>,
     /// How soon a failed reconcile is tried again.
     pub retry: RetryPolicy,
+    /// What the operator's settings let plans do beyond the rules.
+    pub policy: Policy,
 }
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -112,14 +115,16 @@ pub async fn run(
         controller: "cutover".into(),
         instance: settings.instance.clone(),
     };
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         Recorder::new(client, reporter),
         settings.catalog,
         store,
         settings.metrics,
         settings.retry,
-    ));
+    );
+    ctx.policy = settings.policy;
+    let ctx = Arc::new(ctx);
     controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

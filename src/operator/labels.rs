@@ -53,6 +53,21 @@ pub fn selector_query(selector: &LabelSelector) -> String {
     parts.join(",")
 }
 
+/// `selector` narrowed to the pods at `revision` of `label` (a Service pinned to one revision),
+/// or `None` when the revision is not known: a label with an empty value selects no pod.
+pub fn pin(
+    selector: &BTreeMap<String, String>,
+    label: &str,
+    revision: &str,
+) -> Option<BTreeMap<String, String>> {
+    if revision.is_empty() {
+        return None;
+    }
+    let mut pinned = selector.clone();
+    pinned.insert(label.to_string(), revision.to_string());
+    Some(pinned)
+}
+
 /// A `key=value,...` query for a plain label map.
 pub fn map_query(labels: &BTreeMap<String, String>) -> String {
     labels
@@ -95,6 +110,16 @@ mod tests {
         assert!(!selector_matches(&selector, &labels(&[("tier", "web")])));
         assert_eq!(selector_query(&selector), "app=liferay,tier in (web,api)");
         assert!(selector_matches(&LabelSelector::default(), &labels(&[])));
+    }
+
+    #[test]
+    fn a_pin_to_an_unknown_revision_is_none() {
+        let selector = labels(&[("app", "liferay")]);
+        assert_eq!(pin(&selector, "pod-template-hash", ""), None);
+        assert_eq!(
+            pin(&selector, "pod-template-hash", "abc"),
+            Some(labels(&[("app", "liferay"), ("pod-template-hash", "abc")]))
+        );
     }
 }
 

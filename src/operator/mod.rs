@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod observe;
 pub mod owned;
 pub mod pods;
+pub mod policy;
 pub mod preflight;
 pub mod probes;
 pub mod reconcile;

@@ -128,23 +128,26 @@ pub async fn observe(
         .cloned()
         .collect();
     // Those this plan pinned stay peers whatever their selector or the template became, so
-    // that they are restored.
-    let pinned: Vec<String> = target
+    // that they are restored: as its record on the target says, and as the copy in its status
+    // says (the target or its record may be gone).
+    let mut pinned: Vec<String> = target
         .as_ref()
         .and_then(|t| saved_for(t, name))
         .map(|s| s.peer_selectors.into_keys().collect())
         .unwrap_or_default();
-    let peer_services = if target.is_some() {
-        selecting_services(
-            services,
-            &[&plan.spec.service, preview_name],
-            &pinned,
-            kind.revision_label(),
-            &template_labels,
-        )
-    } else {
-        Vec::new()
-    };
+    pinned.extend(
+        plan.status
+            .iter()
+            .flat_map(|s| s.selectors_before.keys())
+            .cloned(),
+    );
+    let peer_services = selecting_services(
+        services,
+        &[&plan.spec.service, preview_name],
+        &pinned,
+        kind.revision_label(),
+        &template_labels,
+    );
     let peers = plans
         .state()
         .iter()

@@ -1,11 +1,14 @@
 //! Checks that a plan can act on what it names before it touches anything: the target and
 //! the Service exist, the Service selects the target's pods, pods run at all, the update fits
-//! the template.
+//! the template, and the new pods (and green's) still carry the labels the Service and the
+//! target's own selector select.
 //! Pure; a failure rejects the plan with a message that says what is wrong.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use super::labels::map_matches;
+use super::labels::{map_matches, map_query, selector_matches, selector_query};
 use super::snapshot::Snapshot;
 use super::template::{updated_template, with_green_only};
 use super::workload::{Kind, Workload};
@@ -74,8 +77,8 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
         return Err(format!(
             "service {} selects {} but the pods of {target} are labelled {}",
             spec.service,
-            super::labels::map_query(selector),
-            super::labels::map_query(&labels)
+            map_query(selector),
+            map_query(&labels)
         ));
     }
     let preview = &spec.blue_green.preview_service;
@@ -87,11 +90,60 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
     let update = spec.update.clone().unwrap_or_default();
     let new_template =
         updated_template(&target.to_string(), template, &update).map_err(|e| e.to_string())?;
+    let keeps = |field: &str, template: &PodTemplateSpec| {
+        labels_kept(field, target, &spec.service, selector, template)
+    };
+    keeps("spec.update.podTemplatePatch", &new_template)?;
     if !spec.blue_green.green_only.is_empty() {
-        with_green_only(spec, &target.to_string(), &new_template).map_err(|e| e.to_string())?;
+        let green =
+            with_green_only(spec, &target.to_string(), &new_template).map_err(|e| e.to_string())?;
+        keeps("spec.blueGreen.greenOnly.podTemplatePatch", &green)?;
     }
     Ok(Ready {
         target,
         new_template,
     })
+}
+
+/// The pods of `template` (made from the plan's patch at `field`) still carry every label
+/// Service `service` selects with `selector`, and match the target's own selector: a patch
+/// that drops or changes one would leave the Service without endpoints once they replace the
+/// old pods (or the target unable to own them).
+fn labels_kept(
+    field: &str,
+    target: &Workload,
+    service: &str,
+    selector: &BTreeMap<String, String>,
+    template: &PodTemplateSpec,
+) -> Result<(), String> {
+    let labels = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let lost: Vec<String> = selector
+        .iter()
+        .filter(|(k, v)| labels.get(*k) != Some(*v))
+        .map(|(k, v)| match labels.get(k) {
+            Some(other) => format!("{k}={v} (the patch makes it {k}={other})"),
+            None => format!("{k}={v} (the patch drops it)"),
+        })
+        .collect();
+    if !lost.is_empty() {
+        return Err(format!(
+            "{field}: service {service} selects {}, but the new pods would not carry {}: the service would be left without endpoints; keep the labels the service selects",
+            map_query(selector),
+            lost.join(", ")
+        ));
+    }
+    if let Some(own) = target.selector()
+        && !selector_matches(own, &labels)
+    {
+        return Err(format!(
+            "{field}: the selector of {target} ({}) would not match the new pods (labelled {}); keep the labels it selects",
+            selector_query(own),
+            map_query(&labels)
+        ));
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ use super::conditions;
 use super::error::Error;
 use super::metrics::{Metrics, OutcomeLabel, ReasonLabel};
 use super::observe::observe;
+use super::policy::Policy;
 use super::retry::RetryPolicy;
 use super::status_write;
 use super::step::step;
@@ -31,6 +32,8 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub catalog: Catalog,
+    /// What the operator's settings let plans do beyond the rules.
+    pub policy: Policy,
     pub plans: Store<MaintenancePlan>,
     pub metrics: Arc<Metrics>,
     pub retry: RetryPolicy,
@@ -52,6 +55,7 @@ impl Context {
             client,
             recorder,
             catalog,
+            policy: Policy::default(),
             plans,
             metrics,
             retry,
@@ -100,7 +104,7 @@ async fn reconcile_inner(ctx: &Context, namespace: &str, name: &str) -> Result<R
             return Err(error);
         }
     };
-    let decision = step(&snapshot, &ctx.catalog, Timestamp::now());
+    let decision = step(&snapshot, &ctx.catalog, &ctx.policy, Timestamp::now());
     let plan = &snapshot.plan;
     let target = actuate::Target {
         client: &ctx.client,

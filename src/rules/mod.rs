@@ -10,6 +10,7 @@ mod fixpack_id;
 pub mod image;
 mod infer;
 mod java;
+pub mod privilege;
 mod schema_version;
 
 pub use assess::{Assessment, Remedy};

@@ -154,6 +154,7 @@ impl Env {
             stores: Default::default(),
             instance: Some("test".into()),
             retry,
+            policy: Default::default(),
         };
         let client = self.client.clone();
         self.operator = Some(tokio::spawn(async move {

@@ -102,6 +102,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         stores: Default::default(),
         instance: Some("demo".into()),
         retry: Default::default(),
+        policy: Default::default(),
     };
     let operator = tokio::spawn(controller::run(client.clone(), settings, async move {
         let mut stopped = stopped;

@@ -23,9 +23,12 @@ use super::restart::plan_owner;
 use super::{Cx, Progressed};
 use crate::api::{DataIsolation, Phase, Progress};
 use crate::operator::action::Action;
+use crate::operator::labels;
 use crate::operator::replica_sets;
 use crate::operator::template::{updated_template, with_green_only};
-use crate::operator::workload::saved::{Direction, Handover, Held, Mode, Saved, mark, mark_patch};
+use crate::operator::workload::saved::{
+    self as record, Direction, Handover, Held, Mode, Saved, mark, mark_patch,
+};
 use crate::operator::workload::{self, Workload};
 use crate::operator::{pods, time};
 
@@ -49,18 +52,31 @@ fn service_selector(cx: &Cx) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// `selector` narrowed to the pods of the target's kind at `revision`.
+/// `selector` narrowed to the pods of the target's kind at `revision`; `None` while the
+/// revision is not known (never a pin to an empty value, which selects no pod).
 fn pinned(
     cx: &Cx,
     selector: &BTreeMap<String, String>,
     revision: &str,
-) -> BTreeMap<String, String> {
-    let mut s = selector.clone();
-    s.insert(
-        cx.target.kind().revision_label().to_string(),
-        revision.to_string(),
-    );
-    s
+) -> Option<BTreeMap<String, String>> {
+    labels::pin(selector, cx.target.kind().revision_label(), revision)
+}
+
+/// The revision of the pods that serve before the plan (blue's), when it is known: the
+/// running set's hash or current revision of a target that holds a pending template, else
+/// the revision of the target's own template.
+pub(super) fn blue_revision(
+    target: &Workload,
+    replica_sets: &[k8s_openapi::api::apps::v1::ReplicaSet],
+    pending: Option<&Pending<'_>>,
+) -> Option<String> {
+    match pending {
+        Some(Pending::ReplicaSet(running)) => replica_sets::hash(running),
+        Some(Pending::Held(held)) => Some(held.current.as_str()),
+        None => target.updated_revision(replica_sets),
+    }
+    .filter(|r| !r.is_empty())
+    .map(str::to_string)
 }
 
 /// Is this pod part of the green copy of this plan?
@@ -97,19 +113,14 @@ fn green_template(
     with_green_only(spec, target, new_template).unwrap_or_else(|_| new_template.clone())
 }
 
+/// Starts a BlueGreen whose blue pods run `blue_hash` (see [`blue_revision`]).
 pub(super) fn begin(
     cx: &Cx,
     new_template: PodTemplateSpec,
     pending: Option<Pending<'_>>,
+    blue_hash: String,
 ) -> Progressed {
     let selector = service_selector(cx);
-    let blue_hash = match &pending {
-        Some(Pending::ReplicaSet(running)) => replica_sets::hash(running),
-        Some(Pending::Held(held)) => Some(held.current.as_str()),
-        None => cx.target.updated_revision(&cx.snap.replica_sets),
-    }
-    .unwrap_or_default()
-    .to_string();
     let mut saved = Saved {
         mode: Some(Mode::BlueGreen),
         started_at: Some(cx.now),
@@ -155,16 +166,71 @@ pub(super) fn begin(
         [cx.target.patch(mark_patch(cx.plan, &saved))]
             .into_iter()
             .chain(isolation::keep(cx, &saved))
-            .chain([
-                Action::SetServiceSelector {
+            .chain(
+                pinned(cx, &selector, &blue_hash).map(|selector| Action::SetServiceSelector {
                     service: cx.spec.service.clone(),
-                    selector: pinned(cx, &selector, &blue_hash),
-                },
-                green_copy(cx, &new_template).create(),
-            ])
+                    selector,
+                }),
+            )
+            .chain([green_copy(cx, &new_template).create()])
             .collect(),
     )
     .with_progress(Some(Progress::new(0, total)))
+    .selectors_before(record::selectors_before(cx.spec, &saved))
+}
+
+/// What pinning costs, for the plan's Started Event: the traffic Service (and each discovery
+/// Service) selects only blue's revision, then green's, until the plan ends, so any pod of
+/// another workload it also sends traffic to gets none from it meanwhile. Those pods are the
+/// Service's endpoints that are not the target's: not among its pods, or (a Deployment) at a
+/// revision none of its ReplicaSets has.
+pub(super) fn pin_note(cx: &Cx, blue_hash: &str) -> String {
+    let label = cx.target.kind().revision_label();
+    let mut note = format!(
+        "service {} is pinned to {label}={blue_hash} (blue's pods), then to green's, until the plan ends",
+        cx.spec.service
+    );
+    let peers: Vec<String> = isolation::originals(cx).into_keys().collect();
+    if !peers.is_empty() {
+        note.push_str(&format!(
+            "; services {} are pinned to the target's own pods the same way",
+            peers.join(", ")
+        ));
+    }
+    let hashes: Vec<&str> = cx
+        .snap
+        .replica_sets
+        .iter()
+        .filter_map(replica_sets::hash)
+        .collect();
+    let own = |name: &str| {
+        cx.snap.pods.iter().any(|p| {
+            pods::name(p) == name
+                && (cx.target.kind() != workload::Kind::Deployment
+                    || cx
+                        .target
+                        .revision_of(p)
+                        .is_some_and(|r| hashes.contains(&r)))
+        })
+    };
+    let mut others: Vec<&str> = cx
+        .snap
+        .endpoint_slices
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .filter_map(|e| e.target_ref.as_ref()?.name.as_deref())
+        .filter(|name| !own(name))
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    if !others.is_empty() {
+        note.push_str(&format!(
+            "; it also sends traffic to pods that are not {}'s ({}): they get none from it until then",
+            cx.target,
+            others.join(", ")
+        ));
+    }
+    note
 }
 
 /// Facts about the green copy.
@@ -289,12 +355,23 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
         }
         let blue_hash = saved.blue_hash.clone().unwrap_or_default();
         if serving.as_deref() != Some(blue_hash.as_str()) {
+            let Some(selector) = pinned(cx, &original, &blue_hash) else {
+                return start_teardown(
+                    cx,
+                    saved,
+                    Phase::Failed,
+                    format!(
+                        "the record on {} names no revision of blue's pods, so service {} cannot be pinned to them; blue kept serving and was not touched; removing green",
+                        cx.target, cx.spec.service
+                    ),
+                );
+            };
             return Progressed::act(
                 "CreatingGreen",
                 "pinning the service to blue's pods".into(),
                 vec![Action::SetServiceSelector {
                     service: cx.spec.service.clone(),
-                    selector: pinned(cx, &original, &blue_hash),
+                    selector,
                 }],
             );
         }
@@ -307,10 +384,10 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
             )
             .with_progress(progress);
         }
-        if !green.is_ready(total) {
-            let started = saved.started_at.unwrap_or(cx.now);
-            let deadline =
-                pods::add_seconds(started, cx.spec.blue_green.ready_timeout_seconds as f64);
+        let started = saved.started_at.unwrap_or(cx.now);
+        let deadline = pods::add_seconds(started, cx.spec.blue_green.ready_timeout_seconds as f64);
+        let green_selector = green.hash().and_then(|h| pinned(cx, &original, h));
+        if !green.is_ready(total) || green_selector.is_none() {
             let ready = green.ready_count();
             if cx.now >= deadline {
                 return start_teardown(
@@ -323,16 +400,24 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
                     ),
                 );
             }
+            let unlabelled = if green.is_ready(total) {
+                format!(
+                    "; its pods carry no {} yet",
+                    cx.target.kind().revision_label()
+                )
+            } else {
+                String::new()
+            };
             return Progressed::wait(
                 "WaitingForGreen",
-                format!("green {ready}/{total} ready"),
+                format!("green {ready}/{total} ready{unlabelled}"),
                 Some(time::until(cx.now, deadline)),
             )
             .with_progress(progress);
         }
         let green_hash = green.hash().unwrap_or_default().to_string();
+        let green_selector = green_selector.unwrap_or_default();
         if let Some(preview) = &cx.snap.preview {
-            let green_selector = pinned(cx, &original, &green_hash);
             let preview_selector = preview
                 .spec
                 .as_ref()
@@ -347,7 +432,7 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
                     ),
                     vec![Action::SetServiceSelector {
                         service: cx.spec.blue_green.preview_service.clone(),
-                        selector: green_selector,
+                        selector: green_selector.clone(),
                     }],
                 )
                 .with_progress(progress);
@@ -386,7 +471,7 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
             vec![
                 Action::SetServiceSelector {
                     service: cx.spec.service.clone(),
-                    selector: pinned(cx, &original, &green_hash),
+                    selector: green_selector,
                 },
                 cx.target.patch(mark_patch(cx.plan, &switched)),
                 Action::event("Switched", message),
@@ -630,6 +715,17 @@ fn settle_on_blue(
             .unwrap_or_default()
             .to_string(),
     };
+    let Some(back_selector) = pinned(cx, original, &hash) else {
+        let unknown = format!("the revision of the pods of {} is not known", cx.target);
+        if cx.now >= rollout_deadline {
+            return strand(cx, saved, format!("{prefix}{unknown} within {limit}s"));
+        }
+        return Progressed::wait(
+            word,
+            format!("{prefix}{unknown} yet; the service stays where it is"),
+            Some(time::until(cx.now, rollout_deadline)),
+        );
+    };
     if serving != Some(hash.as_str()) {
         let back = Saved {
             switched_back_at: Some(cx.now),
@@ -645,7 +741,7 @@ fn settle_on_blue(
             vec![
                 Action::SetServiceSelector {
                     service: cx.spec.service.clone(),
-                    selector: pinned(cx, original, &hash),
+                    selector: back_selector,
                 },
                 cx.target.patch(mark_patch(cx.plan, &back)),
                 Action::event("SwitchedBack", message),
@@ -819,7 +915,8 @@ fn strand(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
         cx,
         &original,
         saved.blue_hash.as_deref().unwrap_or_default(),
-    );
+    )
+    .unwrap_or_else(|| original.clone());
     let words = |selector: &BTreeMap<String, String>| {
         selector
             .iter()

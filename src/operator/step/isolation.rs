@@ -17,7 +17,7 @@ use super::blue_green::{COPY_LABEL, PLAN_LABEL};
 use super::restart::plan_owner;
 use crate::api::{Finding, Technique};
 use crate::operator::action::Action;
-use crate::operator::labels::twin_name;
+use crate::operator::labels::{pin, twin_name};
 use crate::operator::replica_sets::same_template;
 use crate::operator::workload::saved::{Direction, Saved};
 
@@ -76,12 +76,10 @@ pub(super) fn keep(cx: &Cx, saved: &Saved) -> Vec<Action> {
         let Some(service) = cx.snap.peer_services.iter().find(|s| &s.name_any() == name) else {
             continue; // deleted by someone else: nothing to pin, nothing to twin
         };
-        let mut pinned = original.clone();
-        pinned.insert(
-            cx.target.kind().revision_label().to_string(),
-            blue_hash.clone(),
-        );
-        if selector_of(service) != pinned {
+        // A revision not known (yet) leaves the Service as it is: never pinned to nothing.
+        if let Some(pinned) = pin(original, cx.target.kind().revision_label(), &blue_hash)
+            && selector_of(service) != pinned
+        {
             actions.push(Action::SetServiceSelector {
                 service: name.clone(),
                 selector: pinned,

@@ -1,4 +1,4 @@
-//! The pure state machine of a plan: `step(snapshot, catalog, now) -> Decision`. The lifecycle
+//! The pure state machine of a plan: `step(snapshot, catalog, policy, now) -> Decision`. The lifecycle
 //! (finalizer, evaluation, lock, start, finish, deletion) lives here; each technique's own
 //! progress lives in its module. No IO: the decision lists the actions to take.
 
@@ -20,18 +20,26 @@ mod isolation_tests;
 mod pending;
 mod pending_rollout;
 #[cfg(test)]
+mod privilege_tests;
+#[cfg(test)]
+mod record_tests;
+#[cfg(test)]
 mod replaced_tests;
 pub mod restart;
 mod rolling;
+#[cfg(test)]
+mod selector_tests;
 #[cfg(test)]
 mod stateful_gitops_tests;
 #[cfg(test)]
 mod stateful_tests;
 #[cfg(test)]
 mod tests;
+mod unrecorded;
 #[cfg(test)]
 mod waits_tests;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -40,6 +48,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::action::Action;
 use super::conditions;
 use super::lock::blocking_plan;
+use super::policy::Policy;
 use super::preflight;
 use super::snapshot::Snapshot;
 use super::workload::saved::{self as record, Mode, Saved};
@@ -48,7 +57,7 @@ use crate::api::{
 };
 use crate::operator::replica_sets::{self, Running};
 use crate::operator::workload::{Kind, Workload};
-use crate::rules::Catalog;
+use crate::rules::{Catalog, privilege};
 use pending::Pending;
 
 /// The finalizer that lets a running plan be aborted safely before it is deleted.
@@ -142,6 +151,8 @@ pub(crate) struct Progressed {
     pub switched_at: Option<Timestamp>,
     /// BlueGreen: green is Ready and waits for `spec.promote`.
     pub awaiting_promotion: bool,
+    /// BlueGreen's start: the selectors it saves of the Services it pins, for the status copy.
+    pub selectors_before: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 impl Progressed {
@@ -155,6 +166,7 @@ impl Progressed {
             downtime: None,
             switched_at: None,
             awaiting_promotion: false,
+            selectors_before: None,
         }
     }
 
@@ -168,6 +180,7 @@ impl Progressed {
             downtime: None,
             switched_at: None,
             awaiting_promotion: false,
+            selectors_before: None,
         }
     }
 
@@ -181,6 +194,7 @@ impl Progressed {
             downtime: None,
             switched_at: None,
             awaiting_promotion: false,
+            selectors_before: None,
         }
     }
 
@@ -201,6 +215,14 @@ impl Progressed {
 
     pub fn switched_at(mut self, at: Option<Timestamp>) -> Self {
         self.switched_at = at;
+        self
+    }
+
+    pub fn selectors_before(
+        mut self,
+        selectors: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Self {
+        self.selectors_before = Some(selectors);
         self
     }
 }
@@ -259,8 +281,8 @@ impl Draft {
     }
 }
 
-/// One step of a plan.
-pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
+/// One step of a plan, under the operator's `policy`.
+pub fn step(snap: &Snapshot, catalog: &Catalog, policy: &Policy, now: Timestamp) -> Decision {
     let plan = &snap.plan;
     let name = plan.metadata.name.as_deref().unwrap_or_default();
     let previous = plan.status.clone().unwrap_or_default();
@@ -305,11 +327,13 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
         return d.finish();
     }
 
-    let saved = snap
-        .target
-        .as_ref()
-        .and_then(|t| record::saved_for(t, name));
+    let (saved, unreadable) = match snap.target.as_ref().map(|t| record::read(t, name)) {
+        Some(Ok(saved)) => (saved, None),
+        Some(Err(unreadable)) => (None, Some(unreadable)),
+        None => (None, None),
+    };
     let started = saved.is_some()
+        || unreadable.is_some()
         || matches!(
             previous.phase,
             Some(Phase::Progressing | Phase::AwaitingPromotion)
@@ -319,7 +343,7 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
             release(&mut d);
             return d.finish();
         }
-        return start(snap, catalog, name, d);
+        return start(snap, catalog, policy, name, d);
     }
     // The status write of the first step can be lost after its actions were carried out (an
     // API error, a crash): the plan then goes on from the target's marks. The evaluation is
@@ -334,6 +358,9 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     if d.status.started_at.is_none() {
         d.status.started_at = saved.as_ref().and_then(|s| s.started_at).map(Time);
     }
+    if let Some(saved) = &saved {
+        d.status.selectors_before = record::selectors_before(&plan.spec, saved);
+    }
     if d.status.flow.is_none()
         && let Some(saved) = &saved
     {
@@ -347,11 +374,13 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     }
 
     let Some(target) = snap.target.as_ref() else {
+        let (actions, recovered) = unrecorded::recover(snap, name, &previous.selectors_before);
+        d.actions.extend(actions);
         d.phase(
             Phase::Failed,
             "TargetLost",
             format!(
-                "target {} {} disappeared during the plan",
+                "target {} {} disappeared during the plan; {recovered}",
                 Kind::from(plan.spec.target.kind),
                 plan.spec.target.name
             ),
@@ -369,6 +398,10 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     };
 
     if let Some(outcome) = previous.outcome {
+        if saved.is_none() {
+            d.actions
+                .extend(unrecorded::recover(snap, name, &previous.selectors_before).0);
+        }
         d.actions
             .extend(cleanup::actions(&cx, saved.as_ref(), outcome));
         let message = previous.message.clone().unwrap_or_default();
@@ -378,14 +411,24 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     }
 
     let Some(saved) = saved else {
-        d.phase(
-            Phase::Failed,
-            "TargetLost",
-            format!(
-                "the {} annotations on {target} were removed during the plan",
-                record::PLAN_ANNOTATION,
+        let (step, lost) = match &unreadable {
+            Some(unreadable) => (
+                "RecordUnreadable",
+                format!("{unreadable}; the plan cannot tell from it what it changed on {target}"),
             ),
-        );
+            None => (
+                "RecordLost",
+                format!(
+                    "the {} and {} annotations on {target} (the plan's record of what it changed) were removed during the plan",
+                    record::PLAN_ANNOTATION,
+                    record::SAVED_ANNOTATION,
+                ),
+            ),
+        };
+        let (actions, recovered) = unrecorded::recover(snap, name, &previous.selectors_before);
+        d.actions.extend(actions);
+        d.actions.extend(cleanup::actions(&cx, None, Phase::Failed));
+        d.phase(Phase::Failed, step, format!("{lost}; {recovered}"));
         release(&mut d);
         return d.finish();
     };
@@ -400,6 +443,19 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, now: Timestamp) -> Decision {
     };
     apply(&mut d, progressed);
     d.finish()
+}
+
+/// What the operator does with a plan whose pod patches change the pods' rights.
+fn privilege_verdict(allowed: bool) -> String {
+    if allowed {
+        format!("allowed: the operator runs with {}", privilege::OPT_IN_FLAG)
+    } else {
+        format!(
+            "refused: the operator runs without {} (chart value {}); set these in the target's own manifest instead, or run the operator with that setting",
+            privilege::OPT_IN_FLAG,
+            privilege::OPT_IN_VALUE
+        )
+    }
 }
 
 /// The plan says what the new pods look like (image, env or a template patch).
@@ -424,6 +480,9 @@ fn apply(d: &mut Draft, p: Progressed) {
     }
     if let Some(at) = p.switched_at {
         d.status.switched_at = Some(Time(at));
+    }
+    if let Some(selectors) = p.selectors_before {
+        d.status.selectors_before = selectors;
     }
     match p.outcome {
         Outcome::Continue(requeue) => {
@@ -451,7 +510,13 @@ fn apply(d: &mut Draft, p: Progressed) {
 }
 
 /// A plan that has not touched anything yet: evaluate, check, wait for the lock, start.
-fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decision {
+fn start(
+    snap: &Snapshot,
+    catalog: &Catalog,
+    policy: &Policy,
+    name: &str,
+    mut d: Draft,
+) -> Decision {
     let spec = &snap.plan.spec;
     if spec.abort {
         d.phase(
@@ -505,6 +570,16 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         }
     };
     let template = ready.target.template().cloned().unwrap_or_default();
+    let escalations = privilege::escalations(spec, Some(&template), Some(&ready.new_template));
+    let allowed = policy.allow_privileged_patches;
+    if let Some(finding) = privilege::finding(&escalations, &privilege_verdict(allowed)) {
+        let message = format!("{}; nothing was touched", finding.message);
+        d.status.findings.push(finding);
+        if !allowed {
+            d.phase(Phase::Rejected, "Done", message);
+            return d.finish();
+        }
+    }
     let paused_target = ready.target.paused() == Some(true);
     let pending = match pending::find(snap, ready.target) {
         Ok(pending) => pending,
@@ -567,6 +642,8 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
         now: d.now,
         aborting: false,
     };
+    // What the technique's start means beyond the plan's own target, for the Started Event.
+    let mut note = None;
     let progressed = match (technique, pending) {
         (Technique::RollingRestart, Some(Pending::ReplicaSet(running))) => {
             pending_rollout::begin(&cx, running, false)
@@ -613,17 +690,35 @@ fn start(snap: &Snapshot, catalog: &Catalog, name: &str, mut d: Draft) -> Decisi
                 d.requeue = Some(Duration::from_secs(2));
                 return d.finish();
             }
-            blue_green::begin(&cx, ready.new_template, pending)
+            let Some(blue_hash) =
+                blue_green::blue_revision(ready.target, &snap.replica_sets, pending.as_ref())
+            else {
+                d.phase(
+                    Phase::Pending,
+                    "WaitingForTarget",
+                    format!(
+                        "waiting for the revision ({}) of the pods of {} to be known: service {} is pinned to it, and a pin without it would select no pod",
+                        ready.target.kind().revision_label(),
+                        ready.target,
+                        spec.service
+                    ),
+                );
+                d.requeue = Some(Duration::from_secs(2));
+                return d.finish();
+            };
+            note = Some(blue_green::pin_note(&cx, &blue_hash));
+            blue_green::begin(&cx, ready.new_template, pending, blue_hash)
         }
     };
     d.status.flow = Some(flow);
     d.status.started_at = Some(Time(d.now));
     d.status.completed_at = None;
     d.status.outcome = None;
+    let note = note.map(|n| format!("; {n}")).unwrap_or_default();
     d.actions.push(Action::event(
         "Started",
         format!(
-            "{} of {} ({}): {}",
+            "{} of {} ({}): {}{note}",
             technique.as_str(),
             ready.target,
             flow.describe(),

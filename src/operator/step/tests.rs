@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{Decision, FINALIZER, step};
 use crate::api::{MaintenancePlan, Phase, Verdict};
 use crate::operator::action::Action;
+use crate::operator::policy::Policy;
 use crate::operator::snapshot::{Peer, Snapshot};
 use crate::operator::workload::saved::{self as record, Direction, Mode, Saved};
 use crate::operator::workload::{Kind, Workload, fixtures};
@@ -117,7 +118,7 @@ pub(super) fn rolling_safe_build() -> serde_json::Value {
 }
 
 pub(super) fn run(snap: &Snapshot, now: i64) -> Decision {
-    step(snap, Catalog::builtin(), at(now))
+    step(snap, Catalog::builtin(), &Policy::default(), at(now))
 }
 
 /// Feeds a decision's status back into the plan, as the operator's status write does.

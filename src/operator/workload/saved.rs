@@ -1,7 +1,9 @@
 //! What the operator keeps on the target workload while a plan runs: which plan holds it
 //! (`cutover.dev/plan`, the lock) and the fields it changed with their original values
-//! (`cutover.dev/saved`). Written in the same request as the change itself, so a crash can
-//! never separate a change from the record of how to undo it. Pure.
+//! (`cutover.dev/saved`, a JSON record with a schema `version`). Written in the same request
+//! as the change itself, so a crash can never separate a change from the record of how to
+//! undo it. A record that cannot be read (not JSON, not this shape, a newer schema) is an
+//! error of its own, never taken for no record. Pure.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +16,21 @@ use super::Workload;
 
 pub const PLAN_ANNOTATION: &str = "cutover.dev/plan";
 pub const SAVED_ANNOTATION: &str = "cutover.dev/saved";
+
+/// The schema version of the record this cutover writes, and the newest it reads. A record
+/// without one was written before records had versions, in the shape of version 1.
+pub const RECORD_VERSION: u64 = 1;
+
+/// Why the record on a target cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    #[error("the annotation {SAVED_ANNOTATION} cannot be read: {0}")]
+    Malformed(String),
+    #[error(
+        "the annotation {SAVED_ANNOTATION} has schema version {0}, newer than this cutover reads (up to {RECORD_VERSION}): a newer cutover wrote it"
+    )]
+    Newer(u64),
+}
 
 /// Which way a technique is going.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -186,13 +203,53 @@ pub fn holder(target: &Workload) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// The saved state, when `plan` holds the target.
-pub fn saved_for(target: &Workload, plan: &str) -> Option<Saved> {
+/// The record of `plan` on the target: `Ok(None)` when the target is not marked with the plan
+/// (or its record annotation is gone), an error when there is a record that cannot be read.
+pub fn read(target: &Workload, plan: &str) -> Result<Option<Saved>, Unreadable> {
     if holder(target) != Some(plan) {
-        return None;
+        return Ok(None);
     }
-    let raw = annotations(target)?.get(SAVED_ANNOTATION)?;
-    serde_json::from_str(raw).ok()
+    let Some(raw) = annotations(target).and_then(|a| a.get(SAVED_ANNOTATION)) else {
+        return Ok(None);
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| Unreadable::Malformed(e.to_string()))?;
+    match value.get("version") {
+        None => {}
+        Some(v) => match v.as_u64() {
+            Some(n) if n <= RECORD_VERSION => {}
+            Some(n) => return Err(Unreadable::Newer(n)),
+            None => {
+                return Err(Unreadable::Malformed(format!(
+                    "version {v} is not a number"
+                )));
+            }
+        },
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| Unreadable::Malformed(e.to_string()))
+}
+
+/// The saved state, when `plan` holds the target with a record that can be read (where an
+/// unreadable one is handled by [`read`]'s caller, or does not matter).
+pub fn saved_for(target: &Workload, plan: &str) -> Option<Saved> {
+    read(target, plan).ok().flatten()
+}
+
+/// The record as written: `saved` and its schema version.
+fn record_json(saved: &Saved) -> String {
+    #[derive(Serialize)]
+    struct Versioned<'a> {
+        version: u64,
+        #[serde(flatten)]
+        saved: &'a Saved,
+    }
+    serde_json::to_string(&Versioned {
+        version: RECORD_VERSION,
+        saved,
+    })
+    .expect("saved state serializes")
 }
 
 /// `target` marked as held by `plan` with `saved`.
@@ -202,18 +259,34 @@ pub fn mark(target: &mut Workload, plan: &str, saved: &Saved) {
         .annotations
         .get_or_insert_with(BTreeMap::new);
     annotations.insert(PLAN_ANNOTATION.to_string(), plan.to_string());
-    annotations.insert(
-        SAVED_ANNOTATION.to_string(),
-        serde_json::to_string(saved).expect("saved state serializes"),
-    );
+    annotations.insert(SAVED_ANNOTATION.to_string(), record_json(saved));
 }
 
 /// A merge patch that records `saved` for `plan` (metadata only: no rollout).
 pub fn mark_patch(plan: &str, saved: &Saved) -> serde_json::Value {
     serde_json::json!({"metadata": {"annotations": {
         PLAN_ANNOTATION: plan,
-        SAVED_ANNOTATION: serde_json::to_string(saved).expect("saved state serializes"),
+        SAVED_ANNOTATION: record_json(saved),
     }}})
+}
+
+/// The selectors `saved` holds of the Services a BlueGreen pins (the traffic Service, the
+/// preview Service, the discovery Services), by name, as they were before the plan: the copy
+/// the plan keeps in its status in case the target's record is lost.
+pub fn selectors_before(
+    spec: &crate::api::MaintenancePlanSpec,
+    saved: &Saved,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut all = saved.peer_selectors.clone();
+    if let Some(preview) = &saved.preview_selector
+        && !spec.blue_green.preview_service.is_empty()
+    {
+        all.insert(spec.blue_green.preview_service.clone(), preview.clone());
+    }
+    if let Some(selector) = &saved.selector {
+        all.insert(spec.service.clone(), selector.clone());
+    }
+    all
 }
 
 /// A merge patch fragment removing both annotations.
@@ -241,5 +314,41 @@ mod tests {
         assert_eq!(holder(&d), Some("p1"));
         assert_eq!(saved_for(&d, "p1"), Some(saved));
         assert_eq!(saved_for(&d, "p2"), None);
+    }
+
+    fn with_record(raw: &str) -> Workload {
+        let mut d = Workload::from(k8s_openapi::api::apps::v1::StatefulSet::default());
+        mark(&mut d, "p1", &Saved::default());
+        d.metadata_mut()
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(SAVED_ANNOTATION.into(), raw.into());
+        d
+    }
+
+    #[test]
+    fn a_record_is_read_by_its_schema_version() {
+        let unversioned = with_record(r#"{"replicas": 2}"#);
+        assert_eq!(read(&unversioned, "p1").unwrap().unwrap().replicas, Some(2));
+        let current = with_record(r#"{"version": 1, "replicas": 2}"#);
+        assert_eq!(read(&current, "p1").unwrap().unwrap().replicas, Some(2));
+        assert_eq!(
+            read(&with_record(r#"{"version": 2}"#), "p1"),
+            Err(Unreadable::Newer(2))
+        );
+        assert!(matches!(
+            read(&with_record(r#"{"version": "one"}"#), "p1"),
+            Err(Unreadable::Malformed(_))
+        ));
+        assert!(matches!(
+            read(&with_record("{oops"), "p1"),
+            Err(Unreadable::Malformed(_))
+        ));
+        assert!(matches!(
+            read(&with_record(r#"{"replicas": "three"}"#), "p1"),
+            Err(Unreadable::Malformed(_))
+        ));
+        assert_eq!(read(&with_record("{oops"), "p2"), Ok(None));
     }
 }
