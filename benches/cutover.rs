@@ -32,6 +32,10 @@ use kube::api::PostParams;
 use kube::{Api, Client, CustomResourceExt};
 use serde_json::{Value, json};
 
+#[path = "support/figures.rs"]
+mod figures;
+use figures::{percentile, round};
+
 /// The bearer token the operator process sends, so that the cluster's request log can tell
 /// its requests apart.
 const TOKEN: &str = "cutover-bench-operator";
@@ -55,17 +59,6 @@ fn plans_key() -> ResKey {
 
 // ---------------------------------------------------------------------------------------
 // Figures
-
-/// The nearest-rank percentile `p` (0..=100) of `samples`, in the samples' unit.
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * s.len() as f64).ceil().max(1.0) as usize;
-    s[rank.min(s.len()) - 1]
-}
 
 fn millis_between(from: Timestamp, to: Timestamp) -> f64 {
     (to.as_microsecond() - from.as_microsecond()) as f64 / 1000.0
@@ -305,35 +298,12 @@ impl Operator {
 
     /// VmRSS and VmHWM, in MiB.
     fn memory(&self) -> (f64, f64) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let field = |key: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-                .map(|kb| kb / 1024.0)
-                .unwrap_or(f64::NAN)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        figures::memory(self.pid())
     }
 
     /// User plus system CPU time, in seconds.
     fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the command name (which may hold spaces) start at the state, field 3.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-        (ticks(11) + ticks(12)) / clock_ticks_per_second()
+        figures::cpu_seconds(self.pid())
     }
 }
 
@@ -343,19 +313,6 @@ impl Drop for Operator {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.kubeconfig);
     }
-}
-
-fn clock_ticks_per_second() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -824,11 +781,6 @@ async fn scale(plans: usize) -> Scale {
 }
 
 // ---------------------------------------------------------------------------------------
-
-fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
-}
 
 fn machine() -> (usize, String) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
