@@ -41,14 +41,10 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     // Pods: read, the surge pod created and deleted, old pods evicted.
     ("", &["pods"], &["list", "watch", "create", "delete"]),
     ("", &["pods/eviction"], &["create"]),
-    // The Service's selector (and a preview Service's) switched; the other Services that
-    // select the target's pods listed, pinned to blue, and given a green twin that is
-    // deleted at the end.
-    (
-        "",
-        &["services"],
-        &["get", "list", "create", "patch", "delete"],
-    ),
+    // The namespace's Services listed (the traffic Service and a preview Service are read
+    // from that list); their selectors switched; the other Services that select the
+    // target's pods pinned to blue and given a green twin that is deleted at the end.
+    ("", &["services"], &["list", "create", "patch", "delete"]),
     ("discovery.k8s.io", &["endpointslices"], &["list", "watch"]),
     // A fix pack catalog from a ConfigMap (--catalog-configmap).
     ("", &["configmaps"], &["get"]),

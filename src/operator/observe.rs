@@ -1,5 +1,8 @@
 //! Reads the plan and the part of the cluster it acts on into a [`Snapshot`]. The only reads
-//! the operator makes for a decision; nothing after this holds a client.
+//! the operator makes for a decision; nothing after this holds a client. Three rounds of
+//! requests: the plan; then at once what only the plan names (the target, green, the sets the
+//! plan holds, the Service's EndpointSlices, the namespace's Services); then at once what the
+//! target's selector and status name (its ReplicaSets, its pods, a held revision).
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
@@ -38,27 +41,43 @@ pub async fn observe(
     };
     let target_name = plan.spec.target.name.clone();
     let kind = Kind::from(plan.spec.target.kind);
-    let target = get_workload(client, namespace, kind, &target_name).await?;
-    let (mut listed_sets, mut pods) = (Vec::new(), Vec::new());
-    if let Some(selector) = target
+    // The reads that need only the plan, at once; then those that need the target.
+    let green_of = green_name(&target_name);
+    let held_by = format!("{HELD_LABEL}={name}");
+    let of_service = format!("kubernetes.io/service-name={}", plan.spec.service);
+    let (target, green, handover_sets, endpoint_slices, services) = tokio::try_join!(
+        get_workload(client, namespace, kind, &target_name),
+        get_workload(client, namespace, kind, &green_of),
+        list::<ReplicaSet>(client, namespace, &held_by),
+        list::<EndpointSlice>(client, namespace, &of_service),
+        list::<Service>(client, namespace, ""),
+    )?;
+    let selector = target
         .as_ref()
         .and_then(|t| t.selector())
-        .map(selector_query)
-    {
-        let params = ListParams::default().labels(&selector);
-        if kind == Kind::Deployment {
-            listed_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
-                .list(&params)
-                .await
-                .map_err(|e| Error::api("list", "replicasets", e))?
-                .items;
-        }
-        pods = Api::<Pod>::namespaced(client.clone(), namespace)
-            .list(&params)
-            .await
-            .map_err(|e| Error::api("list", "pods", e))?
-            .items;
-    }
+        .map(selector_query);
+    let (listed_sets, mut pods, running_template) = tokio::try_join!(
+        async {
+            match &selector {
+                Some(selector) if kind == Kind::Deployment => {
+                    list::<ReplicaSet>(client, namespace, selector).await
+                }
+                _ => Ok(Vec::new()),
+            }
+        },
+        async {
+            match &selector {
+                Some(selector) => list::<Pod>(client, namespace, selector).await,
+                None => Ok(Vec::new()),
+            }
+        },
+        async {
+            match &target {
+                Some(t) => held_running_template(client, namespace, t).await,
+                None => Ok(None),
+            }
+        },
+    )?;
     let owner_uid = target.as_ref().and_then(|t| t.metadata().uid.clone());
     let replica_sets: Vec<ReplicaSet> = listed_sets
         .iter()
@@ -69,28 +88,6 @@ pub async fn observe(
         })
         .cloned()
         .collect();
-    let running_template = match &target {
-        Some(t) => held_running_template(client, namespace, t).await?,
-        None => None,
-    };
-    let handover_sets = Api::<ReplicaSet>::namespaced(client.clone(), namespace)
-        .list(&ListParams::default().labels(&format!("{HELD_LABEL}={name}")))
-        .await
-        .map_err(|e| Error::api("list", "replicasets", e))?
-        .items;
-    let service = Api::<Service>::namespaced(client.clone(), namespace)
-        .get_opt(&plan.spec.service)
-        .await
-        .map_err(|e| Error::api("get", format!("service {}", plan.spec.service), e))?;
-    let endpoint_slices = Api::<EndpointSlice>::namespaced(client.clone(), namespace)
-        .list(
-            &ListParams::default()
-                .labels(&format!("kubernetes.io/service-name={}", plan.spec.service)),
-        )
-        .await
-        .map_err(|e| Error::api("list", "endpointslices", e))?
-        .items;
-    let green = get_workload(client, namespace, kind, &green_name(&target_name)).await?;
     // The selector may also list another workload's pods (their labels overlap): keep only
     // those of the target's own controllers, of green and of the plan.
     let roots: Vec<_> = [&target, &green]
@@ -101,26 +98,21 @@ pub async fn observe(
         .collect();
     let owners = owned::owner_uids(&roots, &listed_sets, &handover_sets);
     pods.retain(|p| owned::is_owned(p, &owners, name));
-    let preview_name = &plan.spec.blue_green.preview_service;
-    let preview = if preview_name.is_empty() {
-        None
-    } else {
-        Api::<Service>::namespaced(client.clone(), namespace)
-            .get_opt(preview_name)
-            .await
-            .map_err(|e| Error::api("get", format!("service {preview_name}"), e))?
+    // The traffic Service and the preview Service, from the one list of the namespace's.
+    let named = |wanted: &str| {
+        (!wanted.is_empty())
+            .then(|| services.iter().find(|s| s.name_any() == wanted).cloned())
+            .flatten()
     };
+    let service = named(&plan.spec.service);
+    let preview_name = &plan.spec.blue_green.preview_service;
+    let preview = named(preview_name);
     let template_labels = target
         .as_ref()
         .and_then(|t| t.template())
         .and_then(|t| t.metadata.as_ref())
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
-    let services = Api::<Service>::namespaced(client.clone(), namespace)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| Error::api("list", "services", e))?
-        .items;
     let service_names = services.iter().map(|s| s.name_any()).collect();
     let twins = services
         .iter()
@@ -237,6 +229,26 @@ fn selecting_services(
             !selector.is_empty() && map_matches(&selector, labels)
         })
         .collect()
+}
+
+/// The objects of kind `K` in `namespace` that `labels` selects (all of them when it is
+/// empty).
+async fn list<K>(client: &Client, namespace: &str, labels: &str) -> Result<Vec<K>, Error>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let mut params = ListParams::default();
+    if !labels.is_empty() {
+        params = params.labels(labels);
+    }
+    Ok(Api::<K>::namespaced(client.clone(), namespace)
+        .list(&params)
+        .await
+        .map_err(|e| Error::api("list", K::plural(&()).to_string(), e))?
+        .items)
 }
 
 /// The workload `name` of `kind`, if it exists.
