@@ -131,6 +131,7 @@ async fn run_with_kill_in(
     if !env.is_real() {
         let _ = std::fs::remove_file(env.kubeconfig());
     }
+    env.delete_namespace().await;
     if !killed {
         return 0;
     }

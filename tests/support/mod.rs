@@ -247,6 +247,17 @@ impl Env {
         audit.requests().to_vec()
     }
 
+    /// On the real control plane, deletes this test's namespace (and so everything in it),
+    /// for the tests that make many: a control plane shared by a whole run slows down with
+    /// hundreds of namespaces of pods left behind. Nothing on the simulated cluster, which
+    /// each test has to itself.
+    pub async fn delete_namespace(&self) {
+        if self.is_real() {
+            let namespaces: Api<Namespace> = Api::all(self.client.clone());
+            let _ = namespaces.delete(&self.ns, &DeleteParams::default()).await;
+        }
+    }
+
     /// A PodDisruptionBudget over the application that allows no disruption at all: it wants
     /// more pods available than any test runs, the restart's surge pod included.
     pub async fn block_disruptions(&self) {
@@ -328,9 +339,10 @@ impl Env {
             .create(&PostParams::default(), &service)
             .await
             .expect("service created");
+        // Generous: on a real control plane shared by the whole run, ten pods take a while.
         self.wait(
             "the application to be available",
-            Duration::from_secs(10),
+            Duration::from_secs(30),
             || async {
                 let d = self.deployments().get(APP).await.ok()?;
                 let status = d.status?;
