@@ -17,25 +17,6 @@ const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32-jdk11";
 const LONG: Duration = Duration::from_secs(30);
 
-/// Whether the operator ever wrote to the target Deployment: from the write history on the
-/// simulated cluster, from the target's managed fields on the real control plane.
-async fn operator_touched_target(env: &Env) -> bool {
-    if env.is_real() {
-        let target = env.deployments().get(APP).await.expect("target readable");
-        return target
-            .metadata
-            .managed_fields
-            .iter()
-            .flatten()
-            .any(|m| m.manager.as_deref() == Some(cutover::operator::actuate::FIELD_MANAGER));
-    }
-    env.sim()
-        .history()
-        .writes_of("deployments.apps")
-        .iter()
-        .any(|w| w.manager == "cutover" && w.name == APP)
-}
-
 async fn service_selector(env: &Env) -> BTreeMap<String, String> {
     env.services()
         .get(APP)
@@ -85,7 +66,7 @@ async fn a_patch_that_takes_the_pods_out_of_the_service_is_rejected_touching_not
             && message.contains("nothing was touched"),
         "{message}"
     );
-    assert!(!operator_touched_target(&env).await);
+    assert!(!env.operator_touched_target().await);
     assert_eq!(
         service_selector(&env).await,
         [("app".into(), APP.into())].into()
@@ -124,7 +105,7 @@ async fn a_patch_that_gives_the_pods_more_rights_is_refused_touching_nothing() {
             .iter()
             .any(|f| f.rule == "pod-patch-escalates-privileges")
     );
-    assert!(!operator_touched_target(&env).await);
+    assert!(!env.operator_touched_target().await);
     env.stop_operator().await;
 }
 

@@ -32,26 +32,6 @@ async fn wait_progress(env: &Env, name: &str, done: i32) {
     .await;
 }
 
-/// Whether the operator ever wrote to the target Deployment: from the write history on the
-/// simulated cluster, from the target's managed fields (the operator's field manager) on the
-/// real control plane.
-async fn operator_touched_target(env: &Env) -> bool {
-    if env.is_real() {
-        let target = env.deployments().get(APP).await.expect("target readable");
-        return target
-            .metadata
-            .managed_fields
-            .iter()
-            .flatten()
-            .any(|m| m.manager.as_deref() == Some(cutover::operator::actuate::FIELD_MANAGER));
-    }
-    env.sim()
-        .history()
-        .writes_of("deployments.apps")
-        .iter()
-        .any(|w| w.manager == "cutover" && w.name == APP)
-}
-
 #[tokio::test]
 async fn a_second_plan_waits_for_the_first_then_runs() {
     let mut env = Env::new().await;
@@ -182,7 +162,7 @@ async fn full_restart_only_with_downtime_allowed() {
             .contains("allowDowntime: true")
     );
     assert!(
-        !operator_touched_target(&env).await,
+        !env.operator_touched_target().await,
         "a rejected plan touches nothing"
     );
     env.delete_plan("no-window").await;
@@ -238,7 +218,7 @@ async fn an_unknown_target_is_rejected_and_touches_nothing() {
             .unwrap()
             .contains("deployment liferya not found")
     );
-    assert!(!operator_touched_target(&env).await);
+    assert!(!env.operator_touched_target().await);
     env.stop_operator().await;
 }
 
@@ -326,7 +306,7 @@ async fn plans_that_cannot_act_are_rejected_with_a_clear_message_and_touch_nothi
             "{plan}: {message}"
         );
     }
-    assert!(!operator_touched_target(&env).await);
+    assert!(!env.operator_touched_target().await);
     env.stop_operator().await;
 }
 
@@ -362,7 +342,7 @@ async fn an_image_bump_alone_is_read_as_the_fix_pack_it_is() {
         status.findings
     );
     assert!(
-        !operator_touched_target(&env).await,
+        !env.operator_touched_target().await,
         "a rejected plan touches nothing"
     );
     env.delete_plan("image-only").await;

@@ -235,6 +235,26 @@ impl Env {
             .count()
     }
 
+    /// Whether the operator ever wrote to the target Deployment: from the write history on the
+    /// simulated cluster, from the target's managed fields (the operator's field manager) on
+    /// the real control plane.
+    pub async fn operator_touched_target(&self) -> bool {
+        if self.is_real() {
+            let target = self.deployments().get(APP).await.expect("target readable");
+            return target
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .any(|m| m.manager.as_deref() == Some(cutover::operator::actuate::FIELD_MANAGER));
+        }
+        self.sim()
+            .history()
+            .writes_of("deployments.apps")
+            .iter()
+            .any(|w| w.manager == "cutover" && w.name == APP)
+    }
+
     /// The API requests in this test's namespace made by ServiceAccounts, from the real
     /// control plane's audit log; panics on the simulated cluster (its request history has
     /// them: `sim().history().requests()`).
