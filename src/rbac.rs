@@ -46,6 +46,8 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     // target's pods pinned to blue and given a green twin that is deleted at the end.
     ("", &["services"], &["list", "create", "patch", "delete"]),
     ("discovery.k8s.io", &["endpointslices"], &["list", "watch"]),
+    // The Jobs of Job checks: created, watched, deleted with their pods when the plan ends.
+    ("batch", &["jobs"], &["list", "watch", "create", "delete"]),
     // A fix pack catalog from a ConfigMap (--catalog-configmap).
     ("", &["configmaps"], &["get"]),
     // Events on plans.

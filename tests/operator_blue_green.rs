@@ -93,15 +93,7 @@ async fn a_green_that_never_gets_ready_leaves_blue_untouched() {
 async fn manual_promotion_with_a_preview_service() {
     let mut env = Env::new().await;
     env.deploy_app(2).await;
-    let preview: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
-        "metadata": {"name": "liferay-preview", "namespace": env.ns},
-        "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}
-    }))
-    .unwrap();
-    env.services()
-        .create(&Default::default(), &preview)
-        .await
-        .unwrap();
+    env.create_service_like_app("liferay-preview").await;
     let start = env.endpoints().len() - 1;
     env.start_operator();
     let mut spec = java_plan();

@@ -1043,8 +1043,25 @@ async fn jobs_succeed_or_fail() {
             .and_then(|j| j["status"]["conditions"].as_array().cloned())
             .is_some_and(|cs| cs.iter().any(|c| c["type"] == t && c["status"] == "True"))
     };
+    // The annotation DESIGN 5a names for a Job that fails, on both beds.
+    let mut fails = job("fails", "0");
+    let annotations = fails
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .metadata
+        .as_mut()
+        .unwrap()
+        .annotations
+        .as_mut()
+        .unwrap();
+    annotations.remove("sim.cutover.dev/exit-code");
+    annotations.insert("sim.cutover.dev/job-fails".into(), "true".into());
+    jobs.create(&PostParams::default(), &fails).await.unwrap();
     wait_for("ok Complete", T, || cond("ok", "Complete").then_some(())).await;
     wait_for("bad Failed", T, || cond("bad", "Failed").then_some(())).await;
+    wait_for("fails Failed", T, || cond("fails", "Failed").then_some(())).await;
     let bad = sim.get(&keys::JOBS, "default", "bad").unwrap();
     assert_eq!(
         bad["status"]["failed"], 2,

@@ -3,9 +3,11 @@
 //! Nothing here talks to a cluster; validation beyond the schema lives in `crate::input`.
 
 mod changes;
+mod checks;
 mod spec;
 mod status;
 
 pub use changes::*;
+pub use checks::*;
 pub use spec::*;
 pub use status::*;

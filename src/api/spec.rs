@@ -5,7 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Change, MaintenancePlanStatus};
+use super::{Change, Check, MaintenancePlanStatus};
 
 /// A one-shot maintenance operation on a clustered workload: the changes it makes, evaluated
 /// against the rules for safe cluster maintenance, and carried out with the safest technique
@@ -174,6 +174,12 @@ pub struct RollingRestartSettings {
     /// one at a time.
     #[serde(default = "default_true")]
     pub rollback_on_failure: bool,
+    /// Checks on each replacement pod once it is Ready (and `minReadySeconds` have passed),
+    /// before the next pod is touched. A failure halts the rollout (and rolls it back with
+    /// `rollbackOnFailure`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub after_each_pod: Vec<Check>,
 }
 
 impl Default for RollingRestartSettings {
@@ -182,6 +188,7 @@ impl Default for RollingRestartSettings {
             pod_ready_timeout_seconds: default_pod_ready_timeout(),
             min_ready_seconds: 0,
             rollback_on_failure: true,
+            after_each_pod: Vec::new(),
         }
     }
 }
@@ -215,6 +222,16 @@ pub struct BlueGreenSettings {
     /// pointing green's cluster discovery at the `<service>-green` twin).
     #[serde(default, skip_serializing_if = "GreenOnly::is_empty")]
     pub green_only: GreenOnly,
+    /// Checks against green once it is Ready, before the switch (and before the plan waits
+    /// for `spec.promote`). A failure ends the plan with blue serving, untouched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub pre_promotion: Vec<Check>,
+    /// Checks against green after the switch, while blue is kept (`scaleDownDelaySeconds`
+    /// lasts at least until they passed). A failure switches the Service back to blue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub post_promotion: Vec<Check>,
 }
 
 /// What only green's pods get: environment variables on `update.container` (by name) and a
@@ -259,6 +276,8 @@ impl Default for BlueGreenSettings {
             auto_promote: true,
             scale_down_delay_seconds: default_scale_down_delay(),
             green_only: GreenOnly::default(),
+            pre_promotion: Vec::new(),
+            post_promotion: Vec::new(),
         }
     }
 }

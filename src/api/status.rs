@@ -35,6 +35,10 @@ pub struct MaintenancePlanStatus {
     /// The evaluation of each change against the rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// The last result of each check (`rollingRestart.afterEachPod`, `blueGreen.prePromotion`,
+    /// `blueGreen.postPromotion`) that has run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<super::CheckResult>,
     /// Steps done out of the total.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,

@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Service};
 
+use super::probe::ProbeRequest;
 use super::workload::{Kind, Workload};
 
 /// One change to the cluster, named in the plan's namespace.
@@ -53,6 +55,13 @@ pub enum Action {
     DeletePod { name: String },
     /// Ask for a pod to be evicted through the Eviction API (PodDisruptionBudgets apply).
     EvictPod { name: String },
+    /// Create the Job of a Job check.
+    CreateJob(Box<Job>),
+    /// Delete a check's Job and its pods.
+    DeleteJob { name: String },
+    /// Make one attempt of an HTTP or webhook check; its answer comes back in a later
+    /// snapshot. Asking again for an attempt already made or in flight does nothing.
+    Probe(Box<ProbeRequest>),
     /// Record a Kubernetes Event on the plan.
     Event {
         warning: bool,

@@ -4,14 +4,17 @@
 //! and changes nothing.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::action::Action;
+use super::check_runner::CheckRunner;
 use super::error::{Error, status_code};
 use super::step::FINALIZER;
 use super::workload::{Kind, Workload};
@@ -24,6 +27,8 @@ pub struct Target<'a> {
     pub client: &'a Client,
     pub recorder: &'a Recorder,
     pub plan: &'a MaintenancePlan,
+    /// Makes the attempts of HTTP and webhook checks.
+    pub runner: &'a CheckRunner,
 }
 
 pub async fn run(t: &Target<'_>, actions: &[Action]) -> Result<(), Error> {
@@ -131,6 +136,18 @@ async fn perform(t: &Target<'_>, action: &Action) -> Result<(), Error> {
             delete_if_there(&services, name, DeleteParams::default(), "service").await
         }
         Action::CreatePod(pod) => create_once(&pods, pod, "pod").await,
+        Action::CreateJob(job) => {
+            let jobs: Api<Job> = Api::namespaced(t.client.clone(), ns);
+            create_once(&jobs, job, "job").await
+        }
+        Action::DeleteJob { name } => {
+            let jobs: Api<Job> = Api::namespaced(t.client.clone(), ns);
+            delete_if_there(&jobs, name, DeleteParams::background(), "job").await
+        }
+        Action::Probe(request) => {
+            t.runner.start(request, ObjectRef::from_obj(t.plan));
+            Ok(())
+        }
         Action::DeletePod { name } => {
             delete_if_there(&pods, name, DeleteParams::default(), "pod").await
         }

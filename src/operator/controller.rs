@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::controller::Config as ControllerConfig;
@@ -17,6 +18,7 @@ use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
+use super::check_runner::CheckRunner;
 use super::metrics::Metrics;
 use super::policy::Policy;
 use super::reconcile::{Context, error_policy, reconcile};
@@ -79,6 +81,9 @@ pub async fn run(
     let pods: Api<Pod> = api(&client, &settings.namespace);
     let replica_sets: Api<ReplicaSet> = api(&client, &settings.namespace);
     let slices: Api<EndpointSlice> = api(&client, &settings.namespace);
+    let jobs: Api<Job> = api(&client, &settings.namespace);
+    // Answers to check attempts wake their plan the way a watch event would.
+    let (runner, answered) = CheckRunner::new();
     let any = || watcher::Config::default().any_semantic();
     let controller = Controller::new(plans.clone(), any())
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY));
@@ -88,6 +93,8 @@ pub async fn run(
         .watches(deployments, any(), plan_of_workload)
         .watches(stateful_sets, any(), plan_of_workload)
         .watches(pods, any().labels(PLAN_LABEL), plan_of_pod)
+        .watches(jobs, any().labels(PLAN_LABEL), plan_of_job)
+        .reconcile_on(answered)
         .watches(replica_sets, any().labels(HELD_LABEL), plan_of_replica_set)
         .watches(slices, any().labels(SERVICE_NAME_LABEL), move |slice| {
             plans_steering(&steering, &slice)
@@ -122,6 +129,7 @@ pub async fn run(
         store,
         settings.metrics,
         settings.retry,
+        runner,
     );
     ctx.policy = settings.policy;
     let ctx = Arc::new(ctx);
@@ -149,6 +157,11 @@ fn plan_of_workload<K: ResourceExt>(w: K) -> Option<ObjectRef<MaintenancePlan>> 
 /// GitOps flow: a ReplicaSet a plan has taken over from its target.
 fn plan_of_replica_set(rs: ReplicaSet) -> Option<ObjectRef<MaintenancePlan>> {
     Some(ObjectRef::new(rs.labels().get(HELD_LABEL)?).within(&rs.namespace()?))
+}
+
+/// The plan whose check a Job runs.
+fn plan_of_job(job: Job) -> Option<ObjectRef<MaintenancePlan>> {
+    Some(ObjectRef::new(job.labels().get(PLAN_LABEL)?).within(&job.namespace()?))
 }
 
 fn plan_of_pod(p: Pod) -> Option<ObjectRef<MaintenancePlan>> {

@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod actuate;
+pub mod check_runner;
 pub mod conditions;
 pub mod controller;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod owned;
 pub mod pods;
 pub mod policy;
 pub mod preflight;
+pub mod probe;
 pub mod probes;
 pub mod reconcile;
 pub mod replica_sets;

@@ -5,6 +5,7 @@
 //! target's selector and status name (its ReplicaSets, its pods, a held revision).
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
@@ -12,6 +13,7 @@ use kube::api::ListParams;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 
+use super::check_runner::CheckRunner;
 use super::error::Error;
 use super::labels::{map_matches, selector_query};
 use super::owned;
@@ -30,6 +32,7 @@ pub async fn observe(
     namespace: &str,
     name: &str,
     plans: &Store<MaintenancePlan>,
+    runner: &CheckRunner,
 ) -> Result<Option<Snapshot>, Error> {
     let plan_api: Api<MaintenancePlan> = Api::namespaced(client.clone(), namespace);
     let Some(plan) = plan_api
@@ -45,12 +48,23 @@ pub async fn observe(
     let green_of = green_name(&target_name);
     let held_by = format!("{HELD_LABEL}={name}");
     let of_service = format!("kubernetes.io/service-name={}", plan.spec.service);
-    let (target, green, handover_sets, endpoint_slices, services) = tokio::try_join!(
+    let of_plan = format!("{PLAN_LABEL}={name}");
+    // Only a plan with Job checks has Jobs.
+    let job_checks = crate::rules::checks::stages(&plan.spec)
+        .iter()
+        .any(|(_, checks)| checks.iter().any(|c| c.job.is_some()));
+    let (target, green, handover_sets, endpoint_slices, services, jobs) = tokio::try_join!(
         get_workload(client, namespace, kind, &target_name),
         get_workload(client, namespace, kind, &green_of),
         list::<ReplicaSet>(client, namespace, &held_by),
         list::<EndpointSlice>(client, namespace, &of_service),
         list::<Service>(client, namespace, ""),
+        async {
+            match job_checks {
+                true => list::<Job>(client, namespace, &of_plan).await,
+                false => Ok(Vec::new()),
+            }
+        },
     )?;
     let selector = target
         .as_ref()
@@ -160,6 +174,7 @@ pub async fn observe(
             deleting: p.metadata.deletion_timestamp.is_some(),
         })
         .collect();
+    let probes = runner.answers(plan.metadata.uid.as_deref().unwrap_or_default());
     Ok(Some(Snapshot {
         plan,
         peers,
@@ -175,6 +190,8 @@ pub async fn observe(
         peer_services,
         twins,
         service_names,
+        jobs,
+        probes,
     }))
 }
 

@@ -13,6 +13,7 @@ use kube::{Api, Client, ResourceExt};
 
 use super::action::Action;
 use super::actuate;
+use super::check_runner::CheckRunner;
 use super::conditions;
 use super::error::Error;
 use super::metrics::{Metrics, OutcomeLabel, ReasonLabel};
@@ -40,6 +41,8 @@ pub struct Context {
     /// Failed reconciles in a row, by plan (`namespace/name`): how far the next retry backs
     /// off. Only the pace of retries; nothing a decision depends on.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// Makes the attempts of HTTP and webhook checks and keeps their answers.
+    pub runner: CheckRunner,
 }
 
 impl Context {
@@ -50,6 +53,7 @@ impl Context {
         plans: Store<MaintenancePlan>,
         metrics: Arc<Metrics>,
         retry: RetryPolicy,
+        runner: CheckRunner,
     ) -> Self {
         Context {
             client,
@@ -60,6 +64,7 @@ impl Context {
             metrics,
             retry,
             failures: Mutex::default(),
+            runner,
         }
     }
 
@@ -91,7 +96,7 @@ pub async fn reconcile(plan: Arc<MaintenancePlan>, ctx: Arc<Context>) -> Result<
 }
 
 async fn reconcile_inner(ctx: &Context, namespace: &str, name: &str) -> Result<Requeue, Error> {
-    let snapshot = match observe(&ctx.client, namespace, name, &ctx.plans).await {
+    let snapshot = match observe(&ctx.client, namespace, name, &ctx.plans, &ctx.runner).await {
         Ok(Some(snapshot)) => snapshot,
         Ok(None) => return Ok(Requeue::await_change()),
         Err(error) => {
@@ -110,6 +115,7 @@ async fn reconcile_inner(ctx: &Context, namespace: &str, name: &str) -> Result<R
         client: &ctx.client,
         recorder: &ctx.recorder,
         plan,
+        runner: &ctx.runner,
     };
     let before = plan.status.clone().unwrap_or_default();
     if let Err(error) = actuate::run(&target, &decision.actions).await {
@@ -136,6 +142,13 @@ async fn reconcile_inner(ctx: &Context, namespace: &str, name: &str) -> Result<R
         return Err(error);
     }
     record(ctx, &before, &decision.status);
+    if matches!(
+        decision.status.phase,
+        Some(Phase::Succeeded | Phase::Failed | Phase::Aborted | Phase::Rejected)
+    ) {
+        ctx.runner
+            .forget(plan.metadata.uid.as_deref().unwrap_or_default());
+    }
     tracing::debug!(plan = name, phase = ?decision.status.phase, step = ?decision.status.step, actions = decision.actions.len(), "reconciled");
     Ok(match decision.requeue {
         Some(after) => Requeue::requeue(after),
@@ -159,6 +172,7 @@ async fn report_refusal(ctx: &Context, plan: &MaintenancePlan, error: &Error) {
         client: &ctx.client,
         recorder: &ctx.recorder,
         plan,
+        runner: &ctx.runner,
     };
     // Events never fail the plan (actuate logs one that cannot be recorded).
     let _ = actuate::run(&target, &[Action::warning(error.reason(), message)]).await;

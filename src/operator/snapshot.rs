@@ -2,10 +2,12 @@
 //! nothing here holds a client.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 
+use super::probe::ProbeAnswer;
 use super::workload::Workload;
 use crate::api::{MaintenancePlan, Phase};
 
@@ -65,4 +67,8 @@ pub struct Snapshot {
     pub twins: Vec<Service>,
     /// The names of all Services in the namespace (a StatefulSet's `serviceName` must be one).
     pub service_names: Vec<String>,
+    /// The Jobs of the plan's Job checks (labelled with the plan's name).
+    pub jobs: Vec<Job>,
+    /// The answers to the plan's HTTP and webhook check attempts made so far.
+    pub probes: Vec<ProbeAnswer>,
 }

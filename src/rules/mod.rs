@@ -3,6 +3,7 @@
 
 mod assess;
 mod catalog;
+pub mod checks;
 mod cluster_code;
 mod combine;
 mod decision;
@@ -98,6 +99,7 @@ pub fn evaluate_with(
     catalog: &Catalog,
     known: Known,
 ) -> Result<Evaluation, InvalidField> {
+    checks::validate(spec)?;
     let inferred = match known.templates {
         Some(t) if spec.infer_changes => {
             infer(t.running, t.new, catalog.inference()).map_err(|e| InvalidField {

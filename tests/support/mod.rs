@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 pub mod audit;
 pub mod bed;
+pub mod receiver;
 pub mod recorder;
 pub mod stateful;
 
@@ -341,7 +342,7 @@ impl Env {
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
                 "template": {
                     "metadata": {"labels": {"app": APP}},
-                    "spec": {"containers": [{"name": APP, "image": "liferay/dxp:7.0.10-de-28"}]}
+                    "spec": {"containers": [{"name": APP, "image": "liferay/dxp:7.0.10-de-28", "ports": [{"containerPort": 8080}]}]}
                 }
             }
         }))
@@ -350,15 +351,7 @@ impl Env {
             .create(&PostParams::default(), &deployment)
             .await
             .expect("deployment created");
-        let service: Service = serde_json::from_value(json!({
-            "metadata": {"name": APP, "namespace": self.ns},
-            "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}
-        }))
-        .unwrap();
-        self.services()
-            .create(&PostParams::default(), &service)
-            .await
-            .expect("service created");
+        self.create_service_like_app(APP).await;
         // Generous: on a real control plane shared by the whole run, ten pods take a while.
         self.wait(
             "the application to be available",
@@ -381,6 +374,19 @@ impl Env {
             },
         )
         .await;
+    }
+
+    /// A Service `name` like the application's (a preview Service for green, say).
+    pub async fn create_service_like_app(&self, name: &str) {
+        let service: Service = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": self.ns},
+            "spec": {"selector": {"app": APP}, "ports": [{"port": 8080}]}
+        }))
+        .unwrap();
+        self.services()
+            .create(&PostParams::default(), &service)
+            .await
+            .expect("service created");
     }
 
     /// Applies a plan from YAML (the spec under `spec:`), named `name`.

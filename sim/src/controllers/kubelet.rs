@@ -23,6 +23,9 @@ pub const TERMINATE_AFTER_MS: &str = "sim.cutover.dev/terminate-after-ms";
 pub const RUN_MS: &str = "sim.cutover.dev/run-ms";
 /// Pod annotation: exit code of a run-to-completion pod (default 0: Succeeded).
 pub const EXIT_CODE: &str = "sim.cutover.dev/exit-code";
+/// Pod annotation: `"true"` makes a run-to-completion pod (a Job's) fail (exit code 1), as
+/// `exit-code: "1"` does.
+pub const JOB_FAILS: &str = "sim.cutover.dev/job-fails";
 
 const MANAGER: &str = "kubelet";
 
@@ -350,9 +353,10 @@ impl Reconciler for Kubelet {
             if started_ms < run {
                 return Some(Duration::from_millis(run - started_ms));
             }
+            let fails = util::annotation(&pod, JOB_FAILS).is_some_and(|v| v == "true");
             let code: i64 = util::annotation(&pod, EXIT_CODE)
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+                .unwrap_or(if fails { 1 } else { 0 });
             write_status(store, &pod, |cur, new| {
                 let state = json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }, "startedAt": cur.pointer("/status/startTime"), "finishedAt": now}});
                 new["status"]["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });

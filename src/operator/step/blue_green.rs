@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 
+use super::checks::{self, Gate, Subject, Verdict};
 use super::handover::{self, Pace, Turn};
 use super::held_blue;
 use super::held_rollout::moved_on;
@@ -21,7 +22,7 @@ use super::isolation;
 use super::pending::Pending;
 use super::restart::plan_owner;
 use super::{Cx, Progressed};
-use crate::api::{DataIsolation, Phase, Progress};
+use crate::api::{CheckStage, DataIsolation, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::labels;
 use crate::operator::replica_sets;
@@ -438,13 +439,39 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
                 .with_progress(progress);
             }
         }
+        let pre = green_gate(
+            cx,
+            CheckStage::PrePromotion,
+            &green,
+            &green_hash,
+            &cx.spec.blue_green.preview_service,
+        );
+        match pre.as_ref().map(|g| (&g.verdict, g.running.clone())) {
+            Some((Verdict::Failed(why), _)) => {
+                let message = format!("{why}; blue kept serving and was not touched");
+                return start_teardown(cx, saved, Phase::Failed, message)
+                    .with_gate(CheckStage::PrePromotion, pre);
+            }
+            Some((Verdict::Running(next), running)) => {
+                let next = *next;
+                return Progressed::wait(
+                    "CheckingGreen",
+                    format!("green {total}/{total} ready; checks before the switch: {running}"),
+                    Some(next),
+                )
+                .with_progress(progress)
+                .with_gate(CheckStage::PrePromotion, pre);
+            }
+            _ => {}
+        }
         if !cx.spec.blue_green.auto_promote && !cx.spec.promote {
             let mut p = Progressed::wait(
                 "AwaitingPromotion",
                 format!("green {total}/{total} ready; set spec.promote to true to switch the service to it"),
                 None,
             )
-            .with_progress(progress);
+            .with_progress(progress)
+            .with_gate(CheckStage::PrePromotion, pre);
             p.awaiting_promotion = true;
             return p;
         }
@@ -454,7 +481,8 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
                 "green is Ready; paused before the switch".into(),
                 None,
             )
-            .with_progress(progress);
+            .with_progress(progress)
+            .with_gate(CheckStage::PrePromotion, pre);
         }
         let switched = Saved {
             switched_at: Some(cx.now),
@@ -478,7 +506,8 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
             ],
         )
         .with_progress(progress)
-        .switched_at(Some(cx.now));
+        .switched_at(Some(cx.now))
+        .with_gate(CheckStage::PrePromotion, pre);
     }
 
     if switched && !blue_changed {
@@ -503,7 +532,23 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
         );
         let green_hash = green.hash().unwrap_or_default();
         let listed = endpoints_only(cx, green_hash);
-        if !listed || cx.now < hold_until {
+        let post = green_gate(
+            cx,
+            CheckStage::PostPromotion,
+            &green,
+            green_hash,
+            &cx.spec.service,
+        );
+        let checking = match post.as_ref().map(|g| &g.verdict) {
+            Some(Verdict::Failed(why)) => {
+                // Blue is still there and unchanged: the way back is open.
+                let why = why.clone();
+                return go_back(cx, saved, why).with_gate(CheckStage::PostPromotion, post);
+            }
+            Some(Verdict::Running(next)) => Some(*next),
+            _ => None,
+        };
+        if !listed || cx.now < hold_until || checking.is_some() {
             let deadline = endpoints_deadline(cx, hold_until);
             if !listed && cx.now >= deadline {
                 // Blue is still there and unchanged: the way back is open.
@@ -518,13 +563,30 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
                     ),
                 );
             }
+            let mut message = format!(
+                "green serves; keeping blue until the endpoints list only green and {}s have passed",
+                cx.spec.blue_green.scale_down_delay_seconds
+            );
+            if checking.is_some() {
+                let running = post
+                    .as_ref()
+                    .map(|g| g.running.as_str())
+                    .unwrap_or_default();
+                message.push_str(&format!(
+                    " and the checks after the switch passed: {running}"
+                ));
+            }
             return Progressed::wait(
                 "Switched",
-                format!("green serves; keeping blue until the endpoints list only green and {}s have passed", cx.spec.blue_green.scale_down_delay_seconds),
-                Some(time::after_hold(cx.now, hold_until, deadline)),
+                message,
+                time::earliest(
+                    Some(time::after_hold(cx.now, hold_until, deadline)),
+                    checking,
+                ),
             )
             .with_progress(progress)
-            .switched_at(Some(switched_at));
+            .switched_at(Some(switched_at))
+            .with_gate(CheckStage::PostPromotion, post);
         }
         if let Some(h) = &saved.handover {
             let moving = Saved {
@@ -549,7 +611,8 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
                 actions,
             )
             .with_progress(progress)
-            .switched_at(Some(switched_at));
+            .switched_at(Some(switched_at))
+        .with_gate(CheckStage::PostPromotion, post);
         }
         if let Some(held) = &saved.held {
             return Progressed::act(
@@ -561,7 +624,8 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
                 vec![held_blue::start(cx, saved, held)],
             )
             .with_progress(progress)
-            .switched_at(Some(switched_at));
+            .switched_at(Some(switched_at))
+        .with_gate(CheckStage::PostPromotion, post);
         }
         let mut target = cx.target.clone();
         target.set_template(new_template(cx, saved));
@@ -575,7 +639,8 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
             vec![target.replace()],
         )
         .with_progress(progress)
-        .switched_at(Some(switched_at));
+        .switched_at(Some(switched_at))
+        .with_gate(CheckStage::PostPromotion, post);
     }
 
     // The target runs (or is rolling to) the new template: switch back to it, remove green.
@@ -611,6 +676,32 @@ fn progress(cx: &Cx, saved: &Saved) -> Progressed {
     };
     settle_on_blue(cx, saved, outcome, &original, serving.as_deref(), reason)
         .switched_at(saved.switched_at)
+}
+
+/// One look at green's checks of `stage` (`None` when the stage has none); `service` reaches
+/// green's pods.
+fn green_gate(
+    cx: &Cx,
+    stage: CheckStage,
+    green: &Green,
+    hash: &str,
+    service: &str,
+) -> Option<Gate> {
+    let list = match stage {
+        CheckStage::PrePromotion => &cx.spec.blue_green.pre_promotion,
+        _ => &cx.spec.blue_green.post_promotion,
+    };
+    if list.is_empty() {
+        return None;
+    }
+    let subject = Subject {
+        stage,
+        key: hash.to_string(),
+        what: format!("green ({hash})"),
+        pods: green.pods.clone(),
+        service: service.to_string(),
+    };
+    Some(checks::gate(cx, list, &subject))
 }
 
 /// The longest the plan lets anything take: the longer of its two timeouts. The deadline of

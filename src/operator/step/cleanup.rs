@@ -1,7 +1,7 @@
 //! What a plan leaves behind when it ends: the target's own fields restored (unless a halted
 //! rollout must stay paused), the Services' selectors restored (unless a BlueGreen whose way
 //! back stalled leaves green serving), the operator's annotations removed, its surge pod
-//! deleted.
+//! deleted, the Jobs of its checks deleted with their pods.
 //! Idempotent: each action is derived from what is still there.
 
 use super::Cx;
@@ -59,6 +59,16 @@ pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Act
                 name: pods::name(surge).to_string(),
             });
         }
+    }
+    for job in cx
+        .snap
+        .jobs
+        .iter()
+        .filter(|j| j.metadata.deletion_timestamp.is_none())
+    {
+        actions.push(Action::DeleteJob {
+            name: job.metadata.name.clone().unwrap_or_default(),
+        });
     }
     actions
 }

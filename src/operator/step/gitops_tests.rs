@@ -147,6 +147,8 @@ impl Model {
             peer_services: Vec::new(),
             twins: Vec::new(),
             service_names: vec!["liferay".into()],
+            jobs: Vec::new(),
+            probes: Vec::new(),
         }
     }
 

@@ -3,6 +3,10 @@
 //! progress lives in its module. No IO: the decision lists the actions to take.
 
 pub mod blue_green;
+mod check_job;
+mod checks;
+#[cfg(test)]
+mod checks_tests;
 mod cleanup;
 mod evaluation;
 mod full_restart;
@@ -153,6 +157,8 @@ pub(crate) struct Progressed {
     pub awaiting_promotion: bool,
     /// BlueGreen's start: the selectors it saves of the Services it pins, for the status copy.
     pub selectors_before: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// The results of a stage's checks, for `status.checks`.
+    pub checks: Option<(crate::api::CheckStage, Vec<crate::api::CheckResult>)>,
 }
 
 impl Progressed {
@@ -167,6 +173,7 @@ impl Progressed {
             switched_at: None,
             awaiting_promotion: false,
             selectors_before: None,
+            checks: None,
         }
     }
 
@@ -181,6 +188,7 @@ impl Progressed {
             switched_at: None,
             awaiting_promotion: false,
             selectors_before: None,
+            checks: None,
         }
     }
 
@@ -195,6 +203,7 @@ impl Progressed {
             switched_at: None,
             awaiting_promotion: false,
             selectors_before: None,
+            checks: None,
         }
     }
 
@@ -211,6 +220,18 @@ impl Progressed {
             None,
         )
         .with_progress(Some(Progress::new(done.min(total), total)))
+    }
+
+    /// With what a look at a stage's checks asked for (its attempts, Jobs and Events, ahead
+    /// of this step's own actions) and found.
+    pub fn with_gate(mut self, stage: crate::api::CheckStage, gate: Option<checks::Gate>) -> Self {
+        if let Some(gate) = gate {
+            let mut actions = gate.actions;
+            actions.append(&mut self.actions);
+            self.actions = actions;
+            self.checks = Some((stage, gate.results));
+        }
+        self
     }
 
     pub fn switched_at(mut self, at: Option<Timestamp>) -> Self {
@@ -484,6 +505,9 @@ fn apply(d: &mut Draft, p: Progressed) {
     if let Some(selectors) = p.selectors_before {
         d.status.selectors_before = selectors;
     }
+    if let Some((stage, results)) = p.checks {
+        checks::merge(&mut d.status.checks, stage, results);
+    }
     match p.outcome {
         Outcome::Continue(requeue) => {
             let phase = if p.awaiting_promotion {
@@ -626,6 +650,20 @@ fn start(
     } else {
         Flow::Restart
     };
+    if let Some(problem) = checks::unusable(
+        spec,
+        technique,
+        ready.target,
+        pending.is_some(),
+        &ready.new_template,
+    ) {
+        d.phase(
+            Phase::Rejected,
+            "Done",
+            format!("{problem}; nothing was touched"),
+        );
+        return d.finish();
+    }
     if spec.paused {
         d.phase(
             Phase::Pending,

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
+use super::checks::{self, Verdict};
 use super::{Cx, Progressed};
-use crate::api::{Phase, Progress};
+use crate::api::{CheckStage, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::rollout::late_pod;
 use crate::operator::workload::saved::{Mode, Saved, mark_patch};
@@ -222,12 +223,32 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         )
         .with_progress(progress);
     }
+    let gate = checks::after_each_pod(cx, &renewed);
+    match gate.as_ref().map(|g| (&g.verdict, g.running.clone())) {
+        Some((Verdict::Failed(why), _)) => {
+            let message = format!("{why}; restart halted at {done}/{total} pods");
+            return Progressed::finish(Phase::Failed, message)
+                .with_progress(progress)
+                .with_gate(CheckStage::AfterEachPod, gate);
+        }
+        Some((Verdict::Running(next), running)) => {
+            let next = *next;
+            return Progressed::wait(
+                "CheckingPod",
+                format!("{done}/{total} pods restarted; checks: {running}"),
+                Some(next),
+            )
+            .with_progress(progress)
+            .with_gate(CheckStage::AfterEachPod, gate);
+        }
+        _ => {}
+    }
     if cx.spec.paused {
-        return Progressed::paused(done, total);
+        return Progressed::paused(done, total).with_gate(CheckStage::AfterEachPod, gate);
     }
     let mut old: Vec<&Pod> = live.iter().copied().filter(|p| is_old(p)).collect();
     cx.target.restart_order(&mut old);
-    match old.first() {
+    let p = match old.first() {
         None => Progressed::finish(
             Phase::Succeeded,
             format!("restarted {total} pods one at a time"),
@@ -248,7 +269,8 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             )
             .with_progress(progress)
         }
-    }
+    };
+    p.with_gate(CheckStage::AfterEachPod, gate)
 }
 
 /// The surge pod is not Ready yet: wait for it, or fail (nothing restarted) once it is late.

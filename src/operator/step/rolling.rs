@@ -6,8 +6,9 @@
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 
+use super::checks::{self, Verdict};
 use super::{Cx, Progressed};
-use crate::api::{Phase, Progress};
+use crate::api::{CheckStage, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::rollout::{availability_wait, late_pod};
 use crate::operator::workload::Pace;
@@ -98,9 +99,16 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             .rollout_given_up()
             .map(|m| format!("{} gave up its rollout: {m}", cx.target))
     });
-    if let Some(reason) = stalled {
+    // The checks on the pod replaced last, before the next one is touched.
+    let gate = checks::after_each_pod(cx, &new_pods);
+    let (failed_check, checking) = match gate.as_ref().map(|g| (&g.verdict, g.running.clone())) {
+        Some((Verdict::Failed(why), _)) => (Some(why.clone()), None),
+        Some((Verdict::Running(next), running)) => (None, Some((*next, running))),
+        _ => (None, None),
+    };
+    if let Some(reason) = stalled.or(failed_check) {
         if cx.spec.rolling_restart.rollback_on_failure {
-            return go_back(cx, saved, reason);
+            return go_back(cx, saved, reason).with_gate(CheckStage::AfterEachPod, gate);
         }
         let halted = Saved {
             halted: true,
@@ -122,7 +130,9 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             ),
         );
         p.actions.push(cx.target.patch(patch));
-        return p.with_progress(progress);
+        return p
+            .with_progress(progress)
+            .with_gate(CheckStage::AfterEachPod, gate);
     }
     if let (Some(target_paused), Some(pause)) =
         (cx.target.paused(), cx.target.pause_spec(cx.spec.paused))
@@ -141,7 +151,16 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         .with_progress(progress);
     }
     if cx.spec.paused {
-        return Progressed::paused(done, total);
+        return Progressed::paused(done, total).with_gate(CheckStage::AfterEachPod, gate);
+    }
+    if let Some((next, running)) = checking {
+        return Progressed::wait(
+            "CheckingPod",
+            format!("{done}/{total} pods replaced; checks: {running}"),
+            Some(next),
+        )
+        .with_progress(progress)
+        .with_gate(CheckStage::AfterEachPod, gate);
     }
     let replaced: Vec<Action> = cx
         .pod_replaced(done, total, "new template")
@@ -154,11 +173,13 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         )
         .with_progress(Some(Progress::new(total, total)));
         p.actions = replaced;
-        return p;
+        return p.with_gate(CheckStage::AfterEachPod, gate);
     }
     if let Some(mut p) = pace(cx, "Rolling", &format!("{done}/{total} pods replaced")) {
         p.actions.extend(replaced);
-        return p.with_progress(progress);
+        return p
+            .with_progress(progress)
+            .with_gate(CheckStage::AfterEachPod, gate);
     }
     let (waiting_for, hold) = availability_wait(&new_pods, min_ready, cx.now);
     let mut p = wait(
@@ -169,7 +190,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     )
     .with_progress(progress);
     p.actions = replaced;
-    p
+    p.with_gate(CheckStage::AfterEachPod, gate)
 }
 
 /// The step of a rollout waiting for its next replacement pod to appear: its clock starts

@@ -395,6 +395,8 @@ impl Model {
             peer_services: Vec::new(),
             twins: Vec::new(),
             service_names: vec!["liferay".into(), "liferay-headless".into()],
+            jobs: Vec::new(),
+            probes: Vec::new(),
         }
     }
 

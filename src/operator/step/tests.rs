@@ -107,6 +107,8 @@ pub(super) fn snapshot(
         peer_services: Vec::new(),
         twins: Vec::new(),
         service_names: vec!["liferay".into()],
+        jobs: Vec::new(),
+        probes: Vec::new(),
     }
 }
 

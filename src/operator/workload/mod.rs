@@ -297,6 +297,12 @@ impl Workload {
         self.kind() == Kind::Deployment
     }
 
+    /// Whether a rollout of a new template goes one pod at a time through the operator
+    /// (`pace`), rather than at its controller's own pace.
+    pub fn paces_through_operator(&self) -> bool {
+        self.kind() != Kind::Deployment
+    }
+
     /// The next step of a rollout to its spec's template, one pod at a time, each
     /// replacement available for `min_ready` seconds (of `all`, the snapshot's pods) before
     /// the next.

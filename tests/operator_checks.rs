@@ -1,0 +1,416 @@
+//! Checks end to end (DESIGN section 1, invariant 12): a failing check before the switch leaves
+//! blue serving and untouched with no Job left behind; a passing webhook lets the cutover
+//! succeed and its receiver saw the plan; a failing check after the switch switches back to
+//! blue before blue is removed; checks after each pod of a restart; an operator stopped in
+//! the middle of an attempt asks again; and checks that cannot run are refused. HTTP checks
+//! need pods that answer HTTP, which only the simulated cluster has: those run there alone.
+
+mod support;
+
+use std::time::Duration;
+
+use cutover::api::{CheckPhase, CheckStage, MaintenancePlan, Phase};
+use k8s_openapi::api::batch::v1::Job;
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::json;
+use support::receiver::Receiver;
+use support::{APP, Env, assert_clean_end, assert_no_mixing, assert_ready_at_least};
+
+const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32-jdk11";
+const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
+const LONG: Duration = Duration::from_secs(60);
+
+/// A BlueGreen (a Java upgrade) with `blue_green` settings on top of the defaults.
+fn blue_green(blue_green: serde_json::Value) -> serde_json::Value {
+    let mut settings = json!({"scaleDownDelaySeconds": 0});
+    settings
+        .as_object_mut()
+        .unwrap()
+        .extend(blue_green.as_object().unwrap().clone());
+    json!({
+        "target": {"name": APP}, "service": APP,
+        "changes": [{"type": "JavaVersion", "javaVersion": {"from": "8", "to": "11"}}],
+        "update": {"image": NEW_IMAGE},
+        "blueGreen": settings
+    })
+}
+
+fn webhook(name: &str, url: &str) -> serde_json::Value {
+    json!({"name": name, "webhook": {"url": url}, "intervalSeconds": 1, "failureThreshold": 2})
+}
+
+fn jobs(env: &Env) -> Api<Job> {
+    Api::namespaced(env.client.clone(), &env.ns)
+}
+
+async fn no_job_left(env: &Env) {
+    env.wait("the check Jobs to go", Duration::from_secs(30), || async {
+        jobs(env)
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
+
+fn result_of(plan: &MaintenancePlan, name: &str) -> cutover::api::CheckResult {
+    plan.status
+        .as_ref()
+        .unwrap()
+        .checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no result of check {name}: {:#?}", plan.status))
+        .clone()
+}
+
+/// Blue served throughout and runs what it ran; green is gone.
+async fn blue_untouched(env: &Env, start: usize, replicas: usize) {
+    let records = env.endpoints();
+    assert_ready_at_least(&records, start, replicas);
+    assert_no_mixing(&records, start);
+    assert!(
+        records[start..]
+            .iter()
+            .all(|r| r.ready.iter().all(|p| !p.name.contains("-green"))),
+        "the service never listed a green pod: {:#?}",
+        &records[start..]
+    );
+    assert_eq!(env.images().await, vec![OLD_IMAGE.to_string(); replicas]);
+    let green = env
+        .deployments()
+        .get_opt(&format!("{APP}-green"))
+        .await
+        .unwrap();
+    assert!(green.is_none(), "green is removed");
+}
+
+#[tokio::test]
+async fn a_failing_pre_promotion_webhook_leaves_blue_serving() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    let start = env.endpoints().len() - 1;
+    let board = Receiver::answering(503).await;
+    env.start_operator();
+    let spec = blue_green(json!({"prePromotion": [webhook("change-board", &board.url)]}));
+    env.apply_plan("java", spec).await;
+    let plan = env.wait_phase("java", Phase::Failed, LONG).await;
+    let message = plan.status.as_ref().unwrap().message.clone().unwrap();
+    assert!(
+        message.contains("check change-board (prePromotion) failed") && message.contains("503"),
+        "{message}"
+    );
+    let result = result_of(&plan, "change-board");
+    assert_eq!(result.phase, Some(CheckPhase::Failed));
+    assert_eq!(result.stage, Some(CheckStage::PrePromotion));
+    assert_eq!(
+        board.bodies().len(),
+        2,
+        "two attempts, the failure threshold"
+    );
+    blue_untouched(&env, start, 3).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn a_passing_webhook_lets_the_cutover_succeed_and_names_the_plan() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    let start = env.endpoints().len() - 1;
+    let board = Receiver::answering(200).await;
+    env.start_operator();
+    let spec = blue_green(json!({
+        "prePromotion": [webhook("change-board", &board.url)],
+        "postPromotion": [webhook("after-switch", &board.url)],
+    }));
+    env.apply_plan("java", spec).await;
+    let plan = env.wait_phase("java", Phase::Succeeded, LONG).await;
+    for name in ["change-board", "after-switch"] {
+        assert_eq!(result_of(&plan, name).phase, Some(CheckPhase::Passed));
+    }
+    let bodies = board.bodies();
+    let stages: Vec<&str> = bodies.iter().filter_map(|b| b["stage"].as_str()).collect();
+    assert_eq!(stages, ["prePromotion", "postPromotion"], "{bodies:#?}");
+    let first = &bodies[0];
+    assert_eq!(first["name"], "java");
+    assert_eq!(first["namespace"], env.ns.as_str());
+    assert_eq!(first["target"]["name"], APP);
+    assert_eq!(first["check"], "change-board");
+    let records = env.endpoints();
+    assert_ready_at_least(&records, start, 2);
+    assert_no_mixing(&records, start);
+    assert_clean_end(&env, 2, NEW_IMAGE).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn a_failing_pre_promotion_job_leaves_blue_serving_and_no_job() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    let start = env.endpoints().len() - 1;
+    env.create_service_like_app("liferay-preview").await;
+    env.start_operator();
+    let smoke = json!({"name": "smoke", "failureThreshold": 1, "job": {"template": {
+        "metadata": {"annotations": {"sim.cutover.dev/job-fails": "true"}},
+        "spec": {"containers": [{"name": "smoke", "image": "curlimages/curl"}]}
+    }}});
+    let spec = blue_green(json!({"previewService": "liferay-preview", "prePromotion": [smoke]}));
+    env.apply_plan("java", spec).await;
+    // While it runs, the Job carries the plan's facts in its containers' environment.
+    let job = env
+        .wait("the check's Job", LONG, || async {
+            jobs(&env)
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .next()
+        })
+        .await;
+    let container = &job.spec.unwrap().template.spec.unwrap().containers[0];
+    let env_of = |name: &str| {
+        container
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(env_of("CUTOVER_PLAN").as_deref(), Some("java"));
+    assert_eq!(env_of("CUTOVER_TARGET").as_deref(), Some(APP));
+    assert_eq!(
+        env_of("CUTOVER_SERVICE").as_deref(),
+        Some("liferay-preview")
+    );
+    let plan = env.wait_phase("java", Phase::Failed, LONG).await;
+    let message = plan.status.as_ref().unwrap().message.clone().unwrap();
+    assert!(
+        message.contains("check smoke (prePromotion) failed"),
+        "{message}"
+    );
+    assert_eq!(result_of(&plan, "smoke").phase, Some(CheckPhase::Failed));
+    blue_untouched(&env, start, 2).await;
+    no_job_left(&env).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn a_failing_post_promotion_check_switches_back_to_blue_before_blue_is_removed() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    let start = env.endpoints().len() - 1;
+    let board = Receiver::answering(500).await;
+    env.start_operator();
+    let spec = blue_green(json!({"postPromotion": [webhook("after-switch", &board.url)]}));
+    env.apply_plan("java", spec).await;
+    let plan = env.wait_phase("java", Phase::Failed, LONG).await;
+    let status = plan.status.as_ref().unwrap();
+    assert!(status.switched_at.is_some(), "it had switched to green");
+    let message = status.message.clone().unwrap();
+    assert!(
+        message.contains("check after-switch (postPromotion) failed")
+            && message.contains("serves the original template again"),
+        "{message}"
+    );
+    let records = env.endpoints();
+    assert_ready_at_least(&records, start, 2);
+    assert_no_mixing(&records, start);
+    assert!(
+        records[start..]
+            .iter()
+            .any(|r| r.ready.iter().any(|p| p.name.contains("-green"))),
+        "green served for a while"
+    );
+    let last = records.last().unwrap();
+    assert!(
+        last.ready.iter().all(|p| !p.name.contains("-green")) && last.ready.len() == 2,
+        "blue serves at the end: {last:#?}"
+    );
+    assert_eq!(env.images().await, vec![OLD_IMAGE.to_string(); 2]);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn an_operator_stopped_during_an_attempt_asks_again() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    let board = Receiver::answering(200).await;
+    board.hold();
+    env.start_operator();
+    let spec = blue_green(json!({"prePromotion": [
+        {"name": "change-board", "webhook": {"url": board.url}, "intervalSeconds": 30}
+    ]}));
+    env.apply_plan("java", spec).await;
+    env.wait("the first attempt to reach the receiver", LONG, || async {
+        (!board.bodies().is_empty()).then_some(())
+    })
+    .await;
+    env.stop_operator().await;
+    let plan = env.plans().get("java").await.unwrap();
+    assert_eq!(
+        result_of(&plan, "change-board").phase,
+        Some(CheckPhase::Running),
+        "an attempt that was not answered is not counted"
+    );
+    board.release();
+    env.start_operator();
+    env.wait_phase("java", Phase::Succeeded, LONG).await;
+    assert!(
+        board.bodies().len() >= 2,
+        "the restarted operator asked again: {:#?}",
+        board.bodies()
+    );
+    assert_clean_end(&env, 2, NEW_IMAGE).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn webhook_checks_after_each_pod_of_a_restart() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    let start = env.endpoints().len() - 1;
+    let board = Receiver::answering(200).await;
+    env.start_operator();
+    env.apply_plan(
+        "restart",
+        json!({
+            "target": {"name": APP}, "service": APP,
+            "rollingRestart": {"afterEachPod": [webhook("pod-ok", &board.url)]}
+        }),
+    )
+    .await;
+    let plan = env.wait_phase("restart", Phase::Succeeded, LONG).await;
+    assert_eq!(result_of(&plan, "pod-ok").phase, Some(CheckPhase::Passed));
+    let subjects: std::collections::BTreeSet<String> = board
+        .bodies()
+        .iter()
+        .filter_map(|b| b["subject"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        subjects.len(),
+        3,
+        "one check per restarted pod: {subjects:?}"
+    );
+    assert_ready_at_least(&env.endpoints(), start, 3);
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn http_checks_gate_each_pod_and_green() {
+    let mut env = Env::new().await;
+    if env.is_real() {
+        eprintln!("skipped on the real control plane: its pods answer no HTTP");
+        return;
+    }
+    env.deploy_app(3).await;
+    let start = env.endpoints().len() - 1;
+    env.start_operator();
+    let portal = json!({"name": "portal-answers", "http": {"path": "/c/portal/layout", "port": 8080}, "intervalSeconds": 1});
+    env.apply_plan(
+        "restart",
+        json!({
+            "target": {"name": APP}, "service": APP,
+            "rollingRestart": {"afterEachPod": [portal]}
+        }),
+    )
+    .await;
+    let plan = env.wait_phase("restart", Phase::Succeeded, LONG).await;
+    let result = result_of(&plan, "portal-answers");
+    assert_eq!(result.phase, Some(CheckPhase::Passed));
+    assert!(
+        result.message.contains("answered 200"),
+        "{}",
+        result.message
+    );
+    assert_ready_at_least(&env.endpoints(), start, 3);
+
+    // Green's pods answer 503: the switch never happens.
+    let start = env.endpoints().len() - 1;
+    let mut spec = blue_green(json!({"prePromotion": [
+        {"name": "portal-answers", "http": {"path": "/c/portal/layout", "port": 8080}, "intervalSeconds": 1, "failureThreshold": 2}
+    ]}));
+    spec["update"]["podTemplatePatch"] =
+        json!({"metadata": {"annotations": {"sim.cutover.dev/http-status": "503"}}});
+    env.apply_plan("java", spec).await;
+    let plan = env.wait_phase("java", Phase::Failed, LONG).await;
+    let result = result_of(&plan, "portal-answers");
+    assert!(result.message.contains("503"), "{}", result.message);
+    blue_untouched(&env, start, 3).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn checks_that_cannot_run_are_refused_and_touch_nothing() {
+    let mut env = Env::new().await;
+    env.deploy_app(2).await;
+    // The schema refuses a check with two kinds and a webhook URL that is not http(s).
+    for (check, words) in [
+        (
+            json!({"name": "two", "webhook": {"url": "http://x/"}, "http": {"port": 8080}}),
+            "exactly one of http, job and webhook",
+        ),
+        (
+            json!({"name": "ftp", "webhook": {"url": "ftp://x/"}}),
+            "http:// or https://",
+        ),
+    ] {
+        let spec = blue_green(json!({"prePromotion": [check]}));
+        let plan: MaintenancePlan = serde_json::from_value(json!({
+            "apiVersion": "cutover.dev/v1alpha1", "kind": "MaintenancePlan",
+            "metadata": {"name": "bad", "namespace": env.ns}, "spec": spec
+        }))
+        .unwrap();
+        let refused = env
+            .plans()
+            .create(&Default::default(), &plan)
+            .await
+            .expect_err("the schema refuses it");
+        assert!(refused.to_string().contains(words), "{refused}");
+    }
+    env.start_operator();
+    let cases = [
+        (
+            "port",
+            blue_green(json!({"prePromotion": [{"name": "p", "http": {"port": 9090}}]})),
+            "spec.blueGreen.prePromotion[0].http.port: 9090 is not a container port",
+        ),
+        (
+            "nocontainers",
+            blue_green(
+                json!({"previewService": APP, "prePromotion": [{"name": "j", "job": {"template": {"spec": {"containers": []}}}}]}),
+            ),
+            "spec.blueGreen.prePromotion[0].job.template: has no containers",
+        ),
+        (
+            "ownpace",
+            json!({
+                "target": {"name": APP}, "service": APP,
+                "update": {"env": [{"name": "LIFERAY_X", "value": "1"}]},
+                "strategy": "RollingRestart",
+                "rollingRestart": {"afterEachPod": [{"name": "w", "webhook": {"url": "http://127.0.0.1:9/"}}]}
+            }),
+            "spec.rollingRestart.afterEachPod: deployment liferay replaces its pods at its own controller's pace",
+        ),
+    ];
+    for (name, spec, words) in cases {
+        env.apply_plan(name, spec).await;
+        let plan = env.wait_phase(name, Phase::Rejected, LONG).await;
+        let message = plan.status.unwrap().message.unwrap();
+        assert!(message.contains(words), "{name}: {message}");
+    }
+    assert!(!env.operator_touched_target().await, "nothing was touched");
+    assert!(
+        jobs(&env)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    env.stop_operator().await;
+}
