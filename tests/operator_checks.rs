@@ -15,6 +15,7 @@ use kube::Api;
 use kube::api::ListParams;
 use serde_json::json;
 use support::receiver::Receiver;
+use support::stateful::{assert_stateful_clean_end, deploy_stateful, strategy_of};
 use support::{APP, Env, assert_clean_end, assert_no_mixing, assert_ready_at_least};
 
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32-jdk11";
@@ -412,5 +413,74 @@ async fn checks_that_cannot_run_are_refused_and_touch_nothing() {
             .items
             .is_empty()
     );
+    env.stop_operator().await;
+}
+
+/// A StatefulSet's new template under `afterEachPod` webhook checks answered by `board`.
+fn stateful_rollout(board: &Receiver) -> serde_json::Value {
+    json!({
+        "target": {"kind": "StatefulSet", "name": APP}, "service": APP,
+        "changes": [{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}],
+        "update": {"image": "liferay/dxp:7.0.10-de-29"},
+        "rollingRestart": {"afterEachPod": [webhook("pod-ok", &board.url)]}
+    })
+}
+
+#[tokio::test]
+async fn each_pod_of_a_stateful_set_is_checked_before_the_next() {
+    let mut env = Env::new().await;
+    deploy_stateful(&env, 3, json!({"type": "RollingUpdate"})).await;
+    let own_strategy = strategy_of(&env).await;
+    let start = env.endpoints().len() - 1;
+    let board = Receiver::answering(200).await;
+    env.start_operator();
+    env.apply_plan("sts", stateful_rollout(&board)).await;
+    env.wait_phase("sts", Phase::Succeeded, LONG).await;
+    let subjects: Vec<String> = board
+        .bodies()
+        .iter()
+        .filter_map(|b| b["subject"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            format!("pod {APP}-2"),
+            format!("pod {APP}-1"),
+            format!("pod {APP}-0")
+        ],
+        "each replacement checked once, in the controller's order"
+    );
+    assert_ready_at_least(&env.endpoints(), start, 2);
+    assert_stateful_clean_end(&env, 3, "liferay/dxp:7.0.10-de-29", own_strategy).await;
+    env.stop_operator().await;
+}
+
+#[tokio::test]
+async fn a_failing_check_on_a_replaced_pod_rolls_the_stateful_set_back() {
+    let mut env = Env::new().await;
+    deploy_stateful(&env, 3, json!({"type": "RollingUpdate"})).await;
+    let own_strategy = strategy_of(&env).await;
+    let start = env.endpoints().len() - 1;
+    let board = Receiver::answering(500).await;
+    env.start_operator();
+    env.apply_plan("sts", stateful_rollout(&board)).await;
+    let plan = env.wait_phase("sts", Phase::Failed, LONG).await;
+    let message = plan.status.unwrap().message.unwrap();
+    assert!(
+        message.contains(&format!(
+            "check pod-ok (afterEachPod) failed on pod {APP}-2"
+        )) && message.contains("rolled back"),
+        "{message}"
+    );
+    assert!(
+        board
+            .bodies()
+            .iter()
+            .all(|b| b["subject"] == format!("pod {APP}-2")),
+        "no other pod was replaced: {:#?}",
+        board.bodies()
+    );
+    assert_ready_at_least(&env.endpoints(), start, 2);
+    assert_stateful_clean_end(&env, 3, OLD_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }
