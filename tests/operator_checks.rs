@@ -484,3 +484,78 @@ async fn a_failing_check_on_a_replaced_pod_rolls_the_stateful_set_back() {
     assert_stateful_clean_end(&env, 3, OLD_IMAGE, own_strategy).await;
     env.stop_operator().await;
 }
+
+/// Subjects of the webhook bodies, in the order they were asked.
+fn subjects(board: &Receiver) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for subject in board.bodies().iter().filter_map(|b| b["subject"].as_str()) {
+        if !seen.iter().any(|s| s == subject) {
+            seen.push(subject.to_string());
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_pending_template_is_checked_after_each_pod_on_both_kinds() {
+    // GitOps flow, Deployment: paused with the new template, moved one pod at a time.
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    env.patch_deployment(
+        json!({"spec": {"paused": true, "template": {"spec": {"containers": [
+        {"name": APP, "image": "liferay/dxp:7.0.10-de-29"}]}}}}),
+    )
+    .await;
+    let board = Receiver::answering(200).await;
+    env.start_operator();
+    let fixpack = json!([{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}]);
+    env.apply_plan(
+        "gitops",
+        json!({
+            "target": {"name": APP}, "service": APP, "changes": fixpack,
+            "strategy": "RollingRestart",
+            "rollingRestart": {"afterEachPod": [webhook("pod-ok", &board.url)]}
+        }),
+    )
+    .await;
+    let plan = env.wait_phase("gitops", Phase::Succeeded, LONG).await;
+    assert_eq!(
+        plan.status.as_ref().unwrap().flow,
+        Some(cutover::api::Flow::PendingTemplate)
+    );
+    assert_eq!(subjects(&board).len(), 3, "{:?}", subjects(&board));
+    env.stop_operator().await;
+
+    // GitOps flow, StatefulSet: a new template held back under OnDelete.
+    let mut env = Env::new().await;
+    deploy_stateful(&env, 3, json!({"type": "OnDelete"})).await;
+    support::stateful::stateful_sets(&env)
+        .patch(
+            APP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": APP, "image": "liferay/dxp:7.0.10-de-29"}]}}}})),
+        )
+        .await
+        .unwrap();
+    let board = Receiver::answering(200).await;
+    env.start_operator();
+    env.apply_plan(
+        "gitops",
+        json!({
+            "target": {"kind": "StatefulSet", "name": APP}, "service": APP, "changes": fixpack,
+            "rollingRestart": {"afterEachPod": [webhook("pod-ok", &board.url)]}
+        }),
+    )
+    .await;
+    env.wait_phase("gitops", Phase::Succeeded, LONG).await;
+    assert_eq!(
+        subjects(&board),
+        [
+            format!("pod {APP}-2"),
+            format!("pod {APP}-1"),
+            format!("pod {APP}-0")
+        ]
+    );
+    env.stop_operator().await;
+}

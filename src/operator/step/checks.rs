@@ -386,9 +386,8 @@ pub(crate) fn after_each_pod(cx: &Cx, replaced: &[&Pod]) -> Option<Gate> {
 
 /// Why the plan's checks cannot run as the plan would be carried out, if they cannot: an HTTP
 /// check on a port the pods it asks do not expose, or `afterEachPod` on a rollout whose pods a
-/// controller replaces at its own pace (a Deployment rolling out a new template), or one
-/// between a GitOps target's replica sets or revisions, which this operator does not hold
-/// after each pod yet.
+/// controller replaces at its own pace (a Deployment rolling out a new template in the
+/// kubectl flow).
 pub(crate) fn unusable(
     spec: &MaintenancePlanSpec,
     technique: Technique,
@@ -438,16 +437,12 @@ pub(crate) fn unusable(
     if technique != Technique::RollingRestart || spec.rolling_restart.after_each_pod.is_empty() {
         return None;
     }
+    // A pending template (GitOps flow) is rolled out by the operator one pod at a time, and so
+    // is a plain restart.
     let new_pods = *new_template != target.template().cloned().unwrap_or_default();
-    if pending {
+    if !pending && new_pods && !target.paces_through_operator() {
         return Some(format!(
-            "{}: checks after each pod are not supported for a pending template (GitOps flow) yet; use strategy BlueGreen with spec.blueGreen.prePromotion checks, or the kubectl flow (spec.update)",
-            CheckStage::AfterEachPod.field()
-        ));
-    }
-    if new_pods && !target.paces_through_operator() {
-        return Some(format!(
-            "{}: {target} replaces its pods at its own controller's pace when its template changes, so it cannot be held after each pod; use strategy BlueGreen with spec.blueGreen.prePromotion checks, or leave spec.update out for a plain restart (which the operator paces)",
+            "{}: {target} replaces its pods at its own controller's pace when its template changes, so it cannot be held after each pod; use strategy BlueGreen with spec.blueGreen.prePromotion checks, or the GitOps flow (the Deployment paused with the new template, spec.update left out), which the operator rolls out one pod at a time",
             CheckStage::AfterEachPod.field()
         ));
     }

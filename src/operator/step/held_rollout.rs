@@ -8,8 +8,9 @@
 //! deleted again one at a time) and halts it otherwise. The plan records Git's update strategy
 //! before it writes any, and the cleanup puts it back.
 
+use super::checks::{self, Verdict};
 use super::{Cx, Progressed};
-use crate::api::{Phase, Progress};
+use crate::api::{CheckStage, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::rollout::{availability_wait, late_pod};
 use crate::operator::workload::Pace;
@@ -89,8 +90,31 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         }
         return halt(cx, held, reason).with_progress(progress);
     }
+    // The checks on the pod replaced last, before the next one is touched.
+    let gate = checks::after_each_pod(cx, &updated);
+    match gate.as_ref().map(|g| (&g.verdict, g.running.clone())) {
+        Some((Verdict::Failed(why), _)) => {
+            let why = why.clone();
+            let p = match cx.spec.rolling_restart.rollback_on_failure {
+                true => go_back(cx, saved, held, why),
+                false => halt(cx, held, why).with_progress(progress),
+            };
+            return p.with_gate(CheckStage::AfterEachPod, gate);
+        }
+        Some((Verdict::Running(next), running)) => {
+            let next = *next;
+            return Progressed::wait(
+                "CheckingPod",
+                format!("{done}/{total} pods run the pending template; checks: {running}"),
+                Some(next),
+            )
+            .with_progress(progress)
+            .with_gate(CheckStage::AfterEachPod, gate);
+        }
+        _ => {}
+    }
     if cx.spec.paused {
-        return Progressed::paused(done, total);
+        return Progressed::paused(done, total).with_gate(CheckStage::AfterEachPod, gate);
     }
     let replaced: Vec<Action> = cx
         .pod_replaced(done, total, "pending template")
@@ -106,7 +130,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         )
         .with_progress(progress);
         p.actions = replaced;
-        return p;
+        return p.with_gate(CheckStage::AfterEachPod, gate);
     }
     if cx.seconds_in("Evicting") > timeout as f64 {
         let reason = format!(
@@ -120,7 +144,9 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     let message = format!("{done}/{total} pods run the pending template");
     if let Some(mut p) = next_pod(cx, &message) {
         p.actions.extend(replaced);
-        return p.with_progress(progress);
+        return p
+            .with_progress(progress)
+            .with_gate(CheckStage::AfterEachPod, gate);
     }
     let (waiting_for, hold) = availability_wait(&updated, min_ready, cx.now);
     let mut p = Progressed::wait(
@@ -130,7 +156,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     )
     .with_progress(progress);
     p.actions = replaced;
-    p
+    p.with_gate(CheckStage::AfterEachPod, gate)
 }
 
 /// The next pod as the workload paces it: evicted (under `OnDelete`), released by lowering the

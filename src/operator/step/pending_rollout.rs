@@ -9,10 +9,11 @@
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
+use super::checks::{self, Verdict};
 use super::full_restart;
 use super::handover::{self, Pace, Turn};
 use super::{Cx, Progressed};
-use crate::api::{Phase, Progress};
+use crate::api::{CheckStage, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::rollout::pods_of;
 use crate::operator::workload::saved::{Direction, Handover, Mode, Saved, mark_patch};
@@ -130,9 +131,31 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     if cx.spec.paused && !back {
         return Progressed::paused(moved, total);
     }
+    // The checks on the pod moved last, before the next one moves (one at a time only).
+    let gate = match back || h.stop_first {
+        true => None,
+        false => checks::after_each_pod(cx, &pods_of(&cx.snap.pods, &h.new_hash)),
+    };
+    match gate.as_ref().map(|g| (&g.verdict, g.running.clone())) {
+        Some((Verdict::Failed(why), _)) => {
+            let why = why.clone();
+            return go_back(cx, saved, why).with_gate(CheckStage::AfterEachPod, gate);
+        }
+        Some((Verdict::Running(next), running)) => {
+            let next = *next;
+            return Progressed::wait(
+                "CheckingPod",
+                format!("{moved}/{total} pods run the pending template; checks: {running}"),
+                Some(next),
+            )
+            .with_progress(progress)
+            .with_gate(CheckStage::AfterEachPod, gate);
+        }
+        _ => {}
+    }
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
     let since = cx.step_since(if back { "RollingBack" } else { "Rolling" });
-    match handover::advance(cx, h, pace(h), back, (min_ready, timeout), since) {
+    let p = match handover::advance(cx, h, pace(h), back, (min_ready, timeout), since) {
         Turn::Act(actions, message) => {
             let mut p = Progressed::act(
                 if back { "RollingBack" } else { "Rolling" },
@@ -175,7 +198,8 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             vec![handover::record_returning(cx, saved, h)],
         )
         .with_progress(progress),
-    }
+    };
+    p.with_gate(CheckStage::AfterEachPod, gate)
 }
 
 /// Turns the handover around: the pods already moved go back one at a time.
