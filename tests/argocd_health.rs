@@ -457,6 +457,24 @@ fn message_edge_cases() {
             message: "Resuming: m (phase unknown to this health check; update it)".into(),
         },
         Sample {
+            name: "a check failing, not failed yet",
+            obj: plan(
+                1,
+                false,
+                Some(status(
+                    Phase::Progressing,
+                    1,
+                    "CheckingGreen",
+                    "checks before the switch: portal: attempt 1 failed (1 of 3 in a row)",
+                    false,
+                )),
+            ),
+            status: "Progressing",
+            message:
+                "Progressing: checks before the switch: portal: attempt 1 failed (1 of 3 in a row)"
+                    .into(),
+        },
+        Sample {
             name: "message with quotes and control characters",
             obj: plan(
                 1,

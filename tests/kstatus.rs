@@ -307,7 +307,15 @@ fn conditions_are_valid_metav1_conditions() {
 fn reconciling_carries_the_step_or_else_the_phase() {
     // The operator's step words become the Reconciling reason, so `kubectl describe` and
     // kstatus-based tools show what the plan is doing now.
-    for step in ["WaitingForPlan", "Evicting", "WaitingForGreen", "Finishing"] {
+    // A check that is failing but has not failed the plan yet is still in progress.
+    for step in [
+        "WaitingForPlan",
+        "Evicting",
+        "WaitingForGreen",
+        "CheckingGreen",
+        "CheckingPod",
+        "Finishing",
+    ] {
         let mut status = status_of(Phase::Progressing, 1, false);
         status.step = Some(step.into());
         let conditions = derive(&status, &[], false, now());
