@@ -103,6 +103,23 @@ async fn a_disruption_budget_holds_the_restart_until_it_allows_more() {
         (status.step.as_deref() == Some("Evicting")).then_some(())
     })
     .await;
+    // The refusal is a wait the plan says: in its status and in a Warning Event.
+    let blocked = env
+        .wait("the refusal in the status and an Event", LONG, || async {
+            let status = env.plans().get("restart").await.ok()?.status?;
+            let message = status
+                .message
+                .filter(|m| m.contains("PodDisruptionBudget"))?;
+            let events = env.warnings("restart", "EvictionBlocked").await;
+            (!events.is_empty()).then_some((message, events))
+        })
+        .await;
+    assert!(blocked.0.contains("eviction of pod"), "{}", blocked.0);
+    assert!(
+        blocked.1.iter().all(|m| m.contains("PodDisruptionBudget")),
+        "{:?}",
+        blocked.1
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let plan = env.plans().get("restart").await.unwrap();
     assert_eq!(

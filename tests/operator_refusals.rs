@@ -10,9 +10,6 @@ use std::time::Duration;
 use cutover::api::Phase;
 use cutover::operator::retry::RetryPolicy;
 use cutover_sim::FaultRule;
-use k8s_openapi::api::core::v1::Event;
-use kube::Api;
-use kube::api::ListParams;
 use serde_json::json;
 use support::{APP, Env, assert_clean_end};
 
@@ -34,21 +31,6 @@ fn quick_retries() -> RetryPolicy {
         permanent_first: Duration::from_millis(50),
         permanent_cap: Duration::from_millis(200),
     }
-}
-
-/// Warning Events about `plan` with `reason`: their messages.
-async fn warnings(env: &Env, plan: &str, reason: &str) -> Vec<String> {
-    let events: Api<Event> = Api::namespaced(env.client.clone(), &env.ns);
-    events
-        .list(&ListParams::default())
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.involved_object.name.as_deref() == Some(plan))
-        .filter(|e| e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some("Warning"))
-        .filter_map(|e| e.message)
-        .collect()
 }
 
 #[tokio::test]
@@ -92,7 +74,7 @@ async fn a_forbidden_write_stalls_the_plan_saying_why_until_it_is_allowed() {
             "a Warning Event naming the refusal",
             Duration::from_secs(10),
             || async {
-                let found = warnings(&env, "fixpack", "Forbidden").await;
+                let found = env.warnings("fixpack", "Forbidden").await;
                 (!found.is_empty()).then_some(found)
             },
         )
@@ -135,7 +117,7 @@ async fn a_refused_status_write_is_said_in_an_event_and_the_plan_goes_on_once_al
             "a Warning Event naming the refusal",
             Duration::from_secs(10),
             || async {
-                let found = warnings(&env, "fixpack", "Invalid").await;
+                let found = env.warnings("fixpack", "Invalid").await;
                 (!found.is_empty()).then_some(found)
             },
         )

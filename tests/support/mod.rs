@@ -279,6 +279,24 @@ impl Env {
         }
     }
 
+    /// Warning Events about `plan` with `reason`: their messages.
+    pub async fn warnings(&self, plan: &str, reason: &str) -> Vec<String> {
+        let events: Api<k8s_openapi::api::core::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.ns);
+        events
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some(plan))
+            .filter(|e| {
+                e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some("Warning")
+            })
+            .filter_map(|e| e.message)
+            .collect()
+    }
+
     /// A PodDisruptionBudget over the application that allows no disruption at all: it wants
     /// more pods available than any test runs, the restart's surge pod included.
     pub async fn block_disruptions(&self) {
