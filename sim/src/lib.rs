@@ -31,6 +31,7 @@ pub mod kubeconfig;
 pub mod managed;
 pub mod openapi;
 pub mod patch;
+pub mod pod_http;
 pub mod resources;
 pub mod selectors;
 pub mod store;
@@ -232,7 +233,7 @@ impl SimCluster {
         }));
         let mut trigger = None;
         if opts.controllers {
-            let (h, t) = controllers::spawn(store.clone(), Kubelet::new(settings.clone()));
+            let (h, t) = controllers::spawn(store.clone(), Kubelet::new(settings.clone(), &store));
             tasks.push(h);
             trigger = Some(t);
             tasks.push(

@@ -157,7 +157,6 @@ pub struct Store {
     inner: Mutex<Inner>,
     registry: RwLock<Registry>,
     history: Arc<History>,
-    pod_ip_counter: std::sync::atomic::AtomicU32,
 }
 
 /// A live watch registration: events replayed from the window, then a channel of new ones.
@@ -188,7 +187,6 @@ impl Store {
             }),
             registry: RwLock::new(Registry::default()),
             history,
-            pod_ip_counter: std::sync::atomic::AtomicU32::new(0),
         });
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -235,15 +233,6 @@ impl Store {
     /// The current global resourceVersion.
     pub fn current_rv(&self) -> u64 {
         self.lock().rv
-    }
-
-    /// A fresh pod IP.
-    pub fn next_pod_ip(&self) -> String {
-        let n = self
-            .pod_ip_counter
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 2;
-        format!("10.244.{}.{}", (n >> 8) & 0xff, n & 0xff)
     }
 
     /// One object.

@@ -1,10 +1,13 @@
-//! The simulated kubelet (and scheduler): binds new pods to a node, starts them (Running, pod
-//! IP), makes them Ready after their delay, crash-loops or never readies them on request,
-//! completes run-to-completion pods, and removes terminating pods after a short grace period.
-//! A pod's behaviour comes from its annotations, else from rules set through the API, else
-//! from the default. Stateless between reconciles: timings are derived from the pod's status.
+//! The simulated kubelet (and scheduler): binds new pods to a node, starts them (Running, a
+//! loopback pod IP), makes them Ready after their delay, crash-loops or never readies them on
+//! request, completes run-to-completion pods, and removes terminating pods after a short grace
+//! period. A pod's behaviour comes from its annotations, else from rules set through the API,
+//! else from the default. Timings are derived from the pod's status; the only state kept
+//! between reconciles is the pods' addresses and listeners ([`crate::pod_http`]), which the
+//! kubelet opens while a pod runs (not crash-looping) and closes when it ends or is gone.
 
 use super::{Reconciler, WorkKey, pod_ready};
+use crate::pod_http::PodServers;
 use crate::resources::{ResKey, keys};
 use crate::store::{DeleteOpts, Part, Store, StoreEvent, WriteCtx};
 use crate::util::{self, fmt_ts, now_ts};
@@ -26,6 +29,9 @@ pub const EXIT_CODE: &str = "sim.cutover.dev/exit-code";
 /// Pod annotation: `"true"` makes a run-to-completion pod (a Job's) fail (exit code 1), as
 /// `exit-code: "1"` does.
 pub const JOB_FAILS: &str = "sim.cutover.dev/job-fails";
+/// Pod annotation: the HTTP status the pod answers with on its container ports (default 200),
+/// read at each request.
+pub const HTTP_STATUS: &str = "sim.cutover.dev/http-status";
 
 const MANAGER: &str = "kubelet";
 
@@ -121,14 +127,16 @@ pub type SharedSettings = Arc<Mutex<KubeletSettings>>;
 pub struct Kubelet {
     settings: SharedSettings,
     node_counter: u64,
+    http: PodServers,
 }
 
 impl Kubelet {
-    /// A kubelet with shared settings.
-    pub fn new(settings: SharedSettings) -> Self {
+    /// A kubelet with shared settings for the sim whose store this is.
+    pub fn new(settings: SharedSettings, store: &Arc<Store>) -> Self {
         Kubelet {
             settings,
             node_counter: 0,
+            http: PodServers::new(store),
         }
     }
 
@@ -218,23 +226,26 @@ fn conditions(ready: bool, now: &str, old: &Value) -> Value {
     ])
 }
 
-fn write_status(store: &Store, pod: &Value, f: impl FnOnce(&Value, &mut Value)) {
+/// Writes the pod's status (and spec, for the node); false if the pod is gone or another one.
+fn write_status(store: &Store, pod: &Value, f: impl FnOnce(&Value, &mut Value)) -> bool {
     let ctx = WriteCtx::controller(MANAGER, "status");
-    let _ = store.modify(
-        &keys::PODS,
-        util::namespace(pod),
-        util::name(pod),
-        Part::All,
-        &ctx,
-        |cur| {
-            if util::uid(cur) != util::uid(pod) {
-                return Err(crate::error::ApiError::conflict("pods", util::name(pod)));
-            }
-            let mut new = cur.clone();
-            f(cur, &mut new);
-            Ok(new)
-        },
-    );
+    store
+        .modify(
+            &keys::PODS,
+            util::namespace(pod),
+            util::name(pod),
+            Part::All,
+            &ctx,
+            |cur| {
+                if util::uid(cur) != util::uid(pod) {
+                    return Err(crate::error::ApiError::conflict("pods", util::name(pod)));
+                }
+                let mut new = cur.clone();
+                f(cur, &mut new);
+                Ok(new)
+            },
+        )
+        .is_ok()
 }
 
 fn ms_since(ts: Option<&str>) -> u64 {
@@ -247,13 +258,16 @@ impl Reconciler for Kubelet {
     }
 
     fn keys(&mut self, ev: &StoreEvent, _store: &Store, out: &mut Vec<WorkKey>) {
-        if ev.kind != crate::store::EventType::Deleted {
-            out.push((ev.namespace().to_string(), ev.name().to_string()));
-        }
+        // Deletions too: a pod that is gone stops answering and frees its address.
+        out.push((ev.namespace().to_string(), ev.name().to_string()));
     }
 
     fn reconcile(&mut self, store: &Store, key: &WorkKey) -> Option<Duration> {
-        let pod = store.get(&keys::PODS, &key.0, &key.1)?;
+        let Some(pod) = store.get(&keys::PODS, &key.0, &key.1) else {
+            self.http.forget(key);
+            return None;
+        };
+        self.http.forget_other(key, util::uid(&pod));
         let (grace, forced) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             (s.grace_period, s.overrides.get(key).copied())
@@ -296,11 +310,14 @@ impl Reconciler for Kubelet {
                     &opts,
                     &WriteCtx::controller(MANAGER, "delete"),
                 );
+                // Its containers are stopped even if finalizers keep the pod.
+                self.http.stop(key);
                 return None;
             }
             return Some(grace - elapsed);
         }
         if phase == "Succeeded" || phase == "Failed" {
+            self.http.stop(key);
             return None;
         }
         let behaviour = self.behaviour(&pod);
@@ -310,11 +327,14 @@ impl Reconciler for Kubelet {
         if util::str_at(&pod, "/spec/nodeName").is_none() || phase == "Pending" {
             self.node_counter += 1;
             let node = format!("sim-node-{}", self.node_counter % 3 + 1);
-            let ip = store.next_pod_ip();
+            let ip = self
+                .http
+                .start(key, &pod, !behaviour.crash_loop)
+                .to_string();
             let immediate = behaviour.ready == ReadyAfter::After(Duration::ZERO)
                 && !behaviour.crash_loop
                 && !run_to_completion;
-            write_status(store, &pod, |cur, new| {
+            let written = write_status(store, &pod, |cur, new| {
                 if util::str_at(cur, "/spec/nodeName").is_none() {
                     new["spec"]["nodeName"] = json!(node);
                 }
@@ -335,6 +355,9 @@ impl Reconciler for Kubelet {
                     "containerStatuses": container_statuses(cur, immediate, state, 0, None),
                 });
             });
+            if !written {
+                self.http.forget(key);
+            }
             if immediate {
                 return None;
             }
@@ -345,6 +368,7 @@ impl Reconciler for Kubelet {
             };
         }
 
+        self.http.sync(key, &pod, !behaviour.crash_loop);
         let started_ms = ms_since(util::str_at(&pod, "/status/startTime"));
         if run_to_completion {
             let run = util::annotation(&pod, RUN_MS)
