@@ -163,7 +163,7 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     let (child, kubeconfig) = operator(&env);
 
     // A paced rollout, a plain restart held by a disruption budget for a moment, a BlueGreen
-    // cutover with a preview Service, a full restart, the GitOps flow forward and back, and a
+    // cutover with a preview Service and a Job check, a full restart, the GitOps flow forward and back, and a
     // deleted plan.
     let base = json!({"target": {"name": APP}, "service": APP});
     // The test images are no Liferay tags the rules can read: say they can be rolled.
@@ -191,7 +191,9 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
         &env,
         "bluegreen",
         with(json!({"strategy": "BlueGreen", "update": {"image": "v3"},
-                    "blueGreen": {"previewService": "preview", "scaleDownDelaySeconds": 0}})),
+                    "blueGreen": {"previewService": "preview", "scaleDownDelaySeconds": 0,
+                                  "prePromotion": [{"name": "smoke", "job": {"template": {"spec": {
+                                      "containers": [{"name": "smoke", "image": "curl"}]}}}}]}})),
         Phase::Succeeded,
     )
     .await;
