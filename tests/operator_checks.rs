@@ -252,11 +252,18 @@ async fn an_operator_stopped_during_an_attempt_asks_again() {
     })
     .await;
     env.stop_operator().await;
+    // A process killed at once may not have written the attempt's Running yet: either way
+    // the attempt that was not answered is not counted.
     let plan = env.plans().get("java").await.unwrap();
-    assert_eq!(
-        result_of(&plan, "change-board").phase,
-        Some(CheckPhase::Running),
-        "an attempt that was not answered is not counted"
+    let phase = plan
+        .status
+        .iter()
+        .flat_map(|s| s.checks.iter())
+        .find(|c| c.name == "change-board")
+        .and_then(|c| c.phase);
+    assert!(
+        matches!(phase, None | Some(CheckPhase::Running)),
+        "an attempt that was not answered is not counted: {phase:?}"
     );
     board.release();
     env.start_operator();

@@ -156,6 +156,9 @@ pub struct CheckResult {
     /// Failed attempts in a row.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: i32,
+    /// afterEachPod: the pods (UIDs) the check passed on before the one in `subject`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passed_on: Vec<String>,
 }
 
 fn is_zero(n: &i32) -> bool {

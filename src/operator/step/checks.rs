@@ -71,10 +71,21 @@ pub(crate) fn gate(cx: &Cx, checks: &[Check], subject: &Subject) -> Gate {
     let mut failed = None;
     let mut running = Vec::new();
     for check in checks {
-        let before = previous.iter().find(|r| {
-            r.name == check.name && r.stage == Some(subject.stage) && r.subject == subject.key
-        });
-        let (result, wait) = look(cx, check, subject, before, &mut actions);
+        let same_check = |r: &&CheckResult| r.name == check.name && r.stage == Some(subject.stage);
+        let before = previous
+            .iter()
+            .filter(same_check)
+            .find(|r| r.subject == subject.key);
+        let (mut result, wait) = look(cx, check, subject, before, &mut actions);
+        if before.is_none()
+            && let Some(last) = previous.iter().find(same_check)
+        {
+            // The check moves on to another subject: what it passed on stays known.
+            result.passed_on = last.passed_on.clone();
+            if last.phase == Some(CheckPhase::Passed) && !result.passed_on.contains(&last.subject) {
+                result.passed_on.push(last.subject.clone());
+            }
+        }
         let said = |verb: &str| {
             format!(
                 "check {} ({}) {verb} on {}: {}",
@@ -342,46 +353,67 @@ pub(crate) fn merge(all: &mut Vec<CheckResult>, stage: CheckStage, results: Vec<
     all.extend(results);
 }
 
-/// The newest of `candidates` (the pod replaced last), by creation, then name.
-pub(crate) fn newest<'a>(candidates: &[&'a Pod]) -> Option<&'a Pod> {
-    candidates.iter().copied().max_by(|a, b| {
-        pods::created(a)
-            .cmp(&pods::created(b))
-            .then_with(|| pods::name(a).cmp(pods::name(b)))
-    })
-}
-
 /// The subject of `afterEachPod`: one replaced pod, reached through the plan's Service.
 pub(crate) fn pod_subject<'a>(cx: &Cx, pod: &'a Pod) -> Subject<'a> {
     Subject {
         stage: CheckStage::AfterEachPod,
-        key: pod
-            .metadata
-            .uid
-            .clone()
-            .unwrap_or_else(|| pods::name(pod).to_string()),
+        key: subject_key(pod),
         what: format!("pod {}", pods::name(pod)),
         pods: vec![pod],
         service: cx.spec.service.clone(),
     }
 }
 
-/// One look at `afterEachPod` on the pod of `replaced` (the pods on the new template, or
-/// restarted) that was replaced last and is available; `None` when the plan has no such
-/// checks or no replacement is available yet.
+/// One look at `afterEachPod` on an available pod of `replaced` (the pods on the new template,
+/// or restarted) that the checks have not all passed on yet; `None` when the plan has no such
+/// checks or every available replacement passed them.
 pub(crate) fn after_each_pod(cx: &Cx, replaced: &[&Pod]) -> Option<Gate> {
     let list = &cx.spec.rolling_restart.after_each_pod;
     if list.is_empty() {
         return None;
     }
     let min_ready = cx.spec.rolling_restart.min_ready_seconds;
-    let available: Vec<&Pod> = replaced
+    let previous: Vec<&CheckResult> = cx
+        .snap
+        .plan
+        .status
+        .iter()
+        .flat_map(|s| s.checks.iter())
+        .filter(|r| r.stage == Some(CheckStage::AfterEachPod))
+        .collect();
+    // A pod is done once every check passed on it: known by its UID, a server fact, never by
+    // when it was made (whole seconds on a real API server, too coarse to order replacements).
+    let done = |uid: &str| {
+        list.iter().all(|check| {
+            previous.iter().any(|r| {
+                r.name == check.name
+                    && (r.passed_on.iter().any(|p| p == uid)
+                        || (r.subject == uid && r.phase == Some(CheckPhase::Passed)))
+            })
+        })
+    };
+    let mut waiting: Vec<&Pod> = replaced
         .iter()
         .copied()
-        .filter(|p| pods::is_available(p, min_ready, cx.now))
+        .filter(|p| pods::is_available(p, min_ready, cx.now) && !done(&subject_key(p)))
         .collect();
-    let pod = newest(&available)?;
+    waiting.sort_by_key(|p| pods::name(p).to_string());
+    // The pod under test stays so until it is done; then the next one, by name.
+    let current = previous.first().map(|r| r.subject.as_str());
+    let pod = waiting
+        .iter()
+        .copied()
+        .find(|p| Some(subject_key(p).as_str()) == current)
+        .or_else(|| waiting.first().copied())?;
     Some(gate(cx, list, &pod_subject(cx, pod)))
+}
+
+/// What identifies a pod under test: its UID (its name when it has none yet).
+fn subject_key(pod: &Pod) -> String {
+    pod.metadata
+        .uid
+        .clone()
+        .unwrap_or_else(|| pods::name(pod).to_string())
 }
 
 /// Why the plan's checks cannot run as the plan would be carried out, if they cannot: an HTTP
