@@ -105,6 +105,25 @@ fn schema_defaults_and_rules() {
             "{field} must be immutable: {spec_rules:?}"
         );
     }
+    // The names a plan copies are checked as the objects they name are.
+    for (field, schema) in [
+        ("service", &props["service"]),
+        ("target.name", &props["target"]["properties"]["name"]),
+        (
+            "blueGreen.previewService",
+            &props["blueGreen"]["properties"]["previewService"],
+        ),
+    ] {
+        let rules = schema["x-kubernetes-validations"].as_array();
+        assert!(
+            rules.is_some_and(|r| r.iter().any(|r| r["rule"]
+                .as_str()
+                .unwrap()
+                .contains("self.matches(")
+                && r["message"].as_str().unwrap().starts_with(field))),
+            "{field} has no name rule: {schema}"
+        );
+    }
     let item_rules = props["changes"]["items"]["x-kubernetes-validations"]
         .as_array()
         .unwrap();

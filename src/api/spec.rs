@@ -7,6 +7,24 @@ use serde::{Deserialize, Serialize};
 
 use super::{Change, Check, MaintenancePlanStatus};
 
+// The names a plan gives of objects the operator reads and writes are checked as the API
+// server checks those objects' names, so that a plan naming something no cluster can hold is
+// refused when it is applied. Each rule checks the size as well as the maxLength beside it
+// does: the simulated cluster enforces the rules and not maxLength (a real API server bounds
+// a rule's cost by that maxLength).
+
+/// The rule for a Service's name (a DNS-1035 label), and what it says when a name breaks it.
+macro_rules! dns_1035_rule {
+    () => {
+        "size(self) <= 63 && self.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"
+    };
+}
+macro_rules! dns_1035_words {
+    () => {
+        "a DNS-1035 label: at most 63 lowercase letters, digits and '-', beginning with a letter and ending with a letter or digit"
+    };
+}
+
 /// A one-shot maintenance operation on a clustered workload: the changes it makes, evaluated
 /// against the rules for safe cluster maintenance, and carried out with the safest technique
 /// they allow (RollingRestart, BlueGreen, or FullRestart when downtime is allowed).
@@ -40,7 +58,8 @@ pub struct MaintenancePlanSpec {
     /// The workload to maintain ("blue").
     pub target: TargetRef,
     /// Name of the Service that carries live traffic to the target (same namespace).
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new(dns_1035_rule!()).message(concat!("service: a Service's name is ", dns_1035_words!())))]
     pub service: String,
     /// What the maintenance changes. Each item names its kind in `type` and carries the
     /// matching member field. These are the input of the rules; an empty list is a plain restart.
@@ -90,6 +109,7 @@ pub struct TargetRef {
     pub kind: TargetKind,
     /// Name of the workload, in the plan's namespace.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("size(self) <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("target.name: a Deployment's or StatefulSet's name is a DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' and '.', each part between dots beginning and ending with a letter or digit"))]
     pub name: String,
 }
 
@@ -208,7 +228,8 @@ pub struct BlueGreenSettings {
     pub ready_timeout_seconds: i64,
     /// Optional Service pointed at green once it is Ready, for checks before the switch.
     #[serde(default)]
-    #[schemars(length(max = 253))]
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = Rule::new(concat!("self == '' || (", dns_1035_rule!(), ")")).message(concat!("blueGreen.previewService: empty, or a Service's name, ", dns_1035_words!())))]
     pub preview_service: String,
     /// Switch as soon as green is Ready. When false, wait in AwaitingPromotion until
     /// `spec.promote` is true.

@@ -123,29 +123,12 @@ mod tests {
     }
 }
 
-/// The longest name a Service may have (a DNS label).
-const DNS_LABEL_MAX: usize = 63;
-
 /// The name of the green twin of Service `service`: `<service>-green`, or, where that is
-/// longer than a DNS label allows, `service` cut short with a hash of the full name, so that
-/// two long names never share a twin. Used for the twins themselves and for a green
+/// longer than a Service's name may be, `service` cut short with a hash of the full name, so
+/// that two long names never share a twin. Used for the twins themselves and for a green
 /// StatefulSet's `serviceName`.
 pub fn twin_name(service: &str) -> String {
-    let name = format!("{service}-green");
-    if name.len() <= DNS_LABEL_MAX {
-        return name;
-    }
-    // FNV-1a: stable across builds and platforms.
-    let hash = service.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let suffix = format!("-{:08x}-green", hash as u32);
-    let mut cut = DNS_LABEL_MAX - suffix.len();
-    while !service.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let head = service[..cut].trim_end_matches(['-', '.']);
-    format!("{head}{suffix}")
+    super::names::derive(service, "green", super::names::Rule::Dns1035)
 }
 
 #[cfg(test)]

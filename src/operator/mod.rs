@@ -11,6 +11,7 @@ pub mod error;
 pub mod labels;
 pub mod lock;
 pub mod metrics;
+pub mod names;
 pub mod observe;
 pub mod owned;
 pub mod pods;

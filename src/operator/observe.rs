@@ -45,7 +45,7 @@ pub async fn observe(
     let target_name = plan.spec.target.name.clone();
     let kind = Kind::from(plan.spec.target.kind);
     // The reads that need only the plan, at once; then those that need the target.
-    let green_of = green_name(&target_name);
+    let green_of = green_name(kind, &target_name);
     let held_by = format!("{HELD_LABEL}={name}");
     let of_service = format!("kubernetes.io/service-name={}", plan.spec.service);
     let of_plan = format!("{PLAN_LABEL}={name}");

@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
+use super::names::{self, Rule};
 use super::pods::TEMPLATE_HASH;
 use super::workload::Workload;
 
@@ -112,7 +113,8 @@ pub fn template_hash(template: &PodTemplateSpec) -> String {
         .collect()
 }
 
-/// The ReplicaSet the Deployment's controller would make for `template`, but labelled
+/// The ReplicaSet the Deployment's controller would make for `template` (`<target>-<hash>`,
+/// cut with a hash of its own where a ReplicaSet's name may not be that long), but labelled
 /// `labels` (which the Deployment's selector does not match, so it is not adopted yet) and
 /// with no pods.
 pub fn for_template(
@@ -131,10 +133,9 @@ pub fn for_template(
     let selector = target.selector().cloned().unwrap_or_default();
     let mut match_labels = selector.match_labels.unwrap_or_default();
     match_labels.insert(TEMPLATE_HASH.to_string(), hash.clone());
-    let base = target.name();
     ReplicaSet {
         metadata: ObjectMeta {
-            name: Some(format!("{base}-{hash}")),
+            name: Some(names::derive(target.name(), &hash, Rule::Subdomain(253))),
             namespace: target.metadata().namespace.clone(),
             labels: Some(labels),
             ..Default::default()

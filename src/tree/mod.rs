@@ -302,7 +302,8 @@ pub fn render(snap: &Snapshot, now: Timestamp, style: Style) -> Vec<String> {
         TargetKind::StatefulSet => workload::stateful_set_named(snap, name, role),
     };
     let mut target = workload_named(&spec.target.name, workload::Role::Target);
-    let green_name = crate::operator::step::blue_green::green_name(&spec.target.name);
+    let green_name =
+        crate::operator::step::blue_green::green_name(spec.target.kind.into(), &spec.target.name);
     let green = workload_named(&green_name, workload::Role::Green)
         .filter(|w| w.is_green_of(plan.metadata.name.as_deref().unwrap_or_default()));
     if let (Some(t), Some(_)) = (target.as_mut(), green.as_ref()) {

@@ -352,8 +352,13 @@ impl Env {
 
     /// The sample application: a Deployment of `replicas` pods and its Service, all Ready.
     pub async fn deploy_app(&self, replicas: i32) {
+        self.deploy_app_named(APP, replicas).await;
+    }
+
+    /// The sample application with its Deployment named `name` (its Service is still `APP`).
+    pub async fn deploy_app_named(&self, name: &str, replicas: i32) {
         let deployment: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": APP, "namespace": self.ns},
+            "metadata": {"name": name, "namespace": self.ns},
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": {"app": APP}},
@@ -375,7 +380,7 @@ impl Env {
             "the application to be available",
             Duration::from_secs(30),
             || async {
-                let d = self.deployments().get(APP).await.ok()?;
+                let d = self.deployments().get(name).await.ok()?;
                 let status = d.status?;
                 (status.available_replicas == Some(replicas)
                     && status.updated_replicas == Some(replicas))

@@ -140,7 +140,7 @@ async fn clean_end(
     if !marks.is_empty() {
         return Err(format!("annotations left on the target: {marks:?}"));
     }
-    let green = format!("{}-green", app.name);
+    let green = cutover::operator::step::blue_green::green_name(app.kind, app.name);
     if app
         .workload(client, &green)
         .await

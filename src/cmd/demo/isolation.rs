@@ -166,7 +166,7 @@ fn twin_only_green(
     }
     invariants::never_lists(&records, 0, |n| !green.contains(n))?;
     if app.kind == Kind::StatefulSet {
-        let green_set = format!("{}-green", app.name);
+        let green_set = cutover::operator::step::blue_green::green_name(app.kind, app.name);
         let named: BTreeSet<String> = sim
             .history()
             .writes_of(keys::STATEFULSETS.as_str())

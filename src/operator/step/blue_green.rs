@@ -25,23 +25,28 @@ use super::{Cx, Progressed};
 use crate::api::{CheckStage, DataIsolation, Phase, Progress};
 use crate::operator::action::Action;
 use crate::operator::labels;
+use crate::operator::names;
 use crate::operator::replica_sets;
 use crate::operator::template::{updated_template, with_green_only};
 use crate::operator::workload::saved::{
     self as record, Direction, Handover, Held, Mode, Saved, mark, mark_patch,
 };
-use crate::operator::workload::{self, Workload};
+use crate::operator::workload::{self, Kind, Workload};
 use crate::operator::{pods, time};
 
 /// Label that keeps green's pods apart from blue's.
 pub const COPY_LABEL: &str = "cutover.dev/copy";
 pub const PLAN_LABEL: &str = "cutover.dev/plan";
 
-/// The name of the green copy of `target`.
-pub fn green_name(target: &str) -> String {
-    let mut name = format!("{target}-green");
-    name.truncate(253);
-    name
+/// The name of the green copy of `target`, a workload of `kind`: `<target>-green`, cut with a
+/// hash where that is too long for the kind (see [`Kind::name_rule`]).
+pub fn green_name(kind: Kind, target: &str) -> String {
+    names::derive(target, "green", kind.name_rule())
+}
+
+/// The name of this plan's green copy.
+fn green_of(cx: &Cx) -> String {
+    green_name(cx.target.kind(), &cx.spec.target.name)
 }
 
 fn service_selector(cx: &Cx) -> BTreeMap<String, String> {
@@ -97,7 +102,7 @@ fn green_copy(cx: &Cx, new_template: &PodTemplateSpec) -> Workload {
         (PLAN_LABEL.to_string(), cx.plan.to_string()),
     ]);
     cx.target.green_copy(
-        green_name(&cx.spec.target.name),
+        green_of(cx),
         &green_template(cx.spec, &cx.target.to_string(), new_template),
         extra,
         plan_owner(cx),
@@ -942,7 +947,7 @@ fn start_teardown(cx: &Cx, saved: &Saved, outcome: Phase, message: String) -> Pr
         message,
         vec![
             cx.target.patch(mark_patch(cx.plan, &down)),
-            workload::delete(cx.target.kind(), &green_name(&cx.spec.target.name)),
+            workload::delete(cx.target.kind(), &green_of(cx)),
         ],
     )
 }
@@ -955,10 +960,7 @@ fn tear_down(cx: &Cx, saved: &Saved, green: &Green, outcome: Phase) -> Progresse
         return Progressed::act(
             "RemovingGreen",
             message,
-            vec![workload::delete(
-                g.kind(),
-                &green_name(&cx.spec.target.name),
-            )],
+            vec![workload::delete(g.kind(), &green_of(cx))],
         );
     }
     let left: Vec<&str> = cx
@@ -982,7 +984,7 @@ fn tear_down(cx: &Cx, saved: &Saved, green: &Green, outcome: Phase) -> Progresse
                 format!(
                     "{message}; green did not go within {limit}s: {} {} and {} green pods ({}) are still there; look at their finalizers and nodes, and delete them",
                     cx.target.kind(),
-                    green_name(&cx.spec.target.name),
+                    green_of(cx),
                     left.len(),
                     left.join(", ")
                 ),
@@ -1025,7 +1027,7 @@ fn strand(cx: &Cx, saved: &Saved, reason: String) -> Progressed {
         format!(
             "{reason}; green {} {} keeps serving service {}, which selects it; to finish by hand: bring {} back (every pod Ready), set the selector of service {} to {} (its pods), delete this plan (which removes green), then set the selector back to {}",
             cx.target.kind(),
-            green_name(&cx.spec.target.name),
+            green_of(cx),
             cx.spec.service,
             cx.target,
             cx.spec.service,

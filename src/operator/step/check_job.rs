@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::Cx;
 use super::restart::plan_owner;
 use crate::api::{Check, CheckStage};
+use crate::operator::names::{self, Rule};
 use crate::rules::checks::job_template;
 
 /// Label on a check's Job: the plan that made it.
@@ -19,28 +20,13 @@ pub const PLAN_LABEL: &str = "cutover.dev/plan";
 pub const CHECK_LABEL: &str = "cutover.dev/check";
 
 /// A Job's name is at most 63 characters (its pods carry it in a label).
-const MAX_NAME: usize = 63;
+const JOB_NAME: Rule = Rule::Subdomain(63);
 
 /// The name of the Job that runs `check` at `stage` on `subject` for `plan`: readable
-/// (`<plan>-<check>`, cut to fit) and unique by a hash of all four.
+/// (`<plan>-<check>`, cut with a hash where too long) and unique by a hash of all four.
 pub fn job_name(plan: &str, stage: CheckStage, check: &str, subject: &str) -> String {
-    let hash = fnv1a(&[plan, stage.word(), check, subject]);
-    let mut readable = format!("{plan}-{check}");
-    readable.truncate(MAX_NAME - 9);
-    let readable = readable.trim_end_matches(['-', '.']);
-    format!("{readable}-{hash:08x}")
-}
-
-/// A small stable hash (FNV-1a, 32 bits) of the parts, each ended by a NUL.
-fn fnv1a(parts: &[&str]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for part in parts {
-        for b in part.bytes().chain([0]) {
-            h ^= u32::from(b);
-            h = h.wrapping_mul(0x0100_0193);
-        }
-    }
-    h
+    let hash = names::fnv1a(&[plan, stage.word(), check, subject]);
+    names::derive(&format!("{plan}-{check}"), &format!("{hash:08x}"), JOB_NAME)
 }
 
 /// The Job of `check` (a Job check), owned by the plan; `service` reaches the pods under test.
@@ -132,7 +118,7 @@ mod tests {
         let long = "p".repeat(80);
         let a = job_name(&long, CheckStage::AfterEachPod, "smoke", "uid-1");
         let b = job_name(&long, CheckStage::AfterEachPod, "smoke", "uid-2");
-        assert!(a.len() <= MAX_NAME, "{a}");
+        assert!(JOB_NAME.allows(&a), "{a}");
         assert_ne!(a, b);
         assert_eq!(
             a,

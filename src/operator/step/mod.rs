@@ -21,6 +21,8 @@ mod inference_tests;
 mod isolation;
 #[cfg(test)]
 mod isolation_tests;
+#[cfg(test)]
+mod names_tests;
 mod pending;
 mod pending_rollout;
 #[cfg(test)]
@@ -709,7 +711,7 @@ fn start(
                     snap,
                     evaluation.clustering,
                 ));
-            let green = blue_green::green_name(&spec.target.name);
+            let green = blue_green::green_name(ready.target.kind(), &spec.target.name);
             if snap.green.as_ref().is_some_and(|g| {
                 g.labels()
                     .and_then(|l| l.get(blue_green::PLAN_LABEL))

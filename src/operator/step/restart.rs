@@ -12,6 +12,7 @@ use super::checks::{self, Verdict};
 use super::{Cx, Progressed};
 use crate::api::{CheckStage, Phase, Progress};
 use crate::operator::action::Action;
+use crate::operator::names::{self, Rule};
 use crate::operator::rollout::late_pod;
 use crate::operator::workload::saved::{Mode, Saved, mark_patch};
 use crate::operator::{pods, time};
@@ -63,10 +64,14 @@ pub fn is_surge(pod: &Pod) -> bool {
         .is_some_and(|l| l.get(ROLE_LABEL).is_some_and(|r| r == "surge"))
 }
 
+/// The surge pod's name: `<target>-surge-<plan>`, cut with a hash where that is longer than a
+/// pod's name may be.
 pub(crate) fn surge_name(cx: &Cx) -> String {
-    let mut name = format!("{}-surge-{}", cx.spec.target.name, cx.plan);
-    name.truncate(253);
-    name.trim_end_matches(['-', '.']).to_string()
+    names::derive(
+        &cx.spec.target.name,
+        &format!("surge-{}", cx.plan),
+        Rule::Subdomain(253),
+    )
 }
 
 /// A pod like the target's, serving through the Service while the others restart. It is

@@ -62,16 +62,16 @@ pub(super) fn recover(snap: &Snapshot, plan: &str, before: &Selectors) -> (Vec<A
     let target = snap.plan.spec.target.name.as_str();
     let mut green_words = String::new();
     if let Some(g) = green {
+        let name = green_name(g.kind(), target);
         if snap.target.is_some() {
             if !g.is_deleting() {
-                actions.push(workload::delete(g.kind(), &green_name(target)));
+                actions.push(workload::delete(g.kind(), &name));
             }
-            green_words = format!("; green {} {} removed", g.kind(), green_name(target));
+            green_words = format!("; green {} {name} removed", g.kind());
         } else {
             green_words = format!(
-                "; green {} {} is kept (the plan's; deleting the plan removes it)",
-                g.kind(),
-                green_name(target)
+                "; green {} {name} is kept (the plan's; deleting the plan removes it)",
+                g.kind()
             );
         }
     }

@@ -23,6 +23,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
 use super::action::Action;
+use super::names::Rule;
 use super::pods;
 use crate::api::TargetKind;
 use saved::Saved;
@@ -48,6 +49,19 @@ impl Kind {
         match self {
             Kind::Deployment => pods::TEMPLATE_HASH,
             Kind::StatefulSet => stateful_set::REVISION_LABEL,
+        }
+    }
+
+    /// What the name of a workload of this kind that the operator makes (green) must be, so
+    /// that the names its controller derives from it are valid too: a Deployment's
+    /// ReplicaSets are `<name>-<hash>` (a hash of up to ten characters) within a DNS
+    /// subdomain, and a StatefulSet's pods carry `controller-revision-hash: <name>-<hash>`, a
+    /// label value of at most 63 characters (the API server allows a StatefulSet a 63-character
+    /// name, whose pods it then refuses).
+    pub fn name_rule(self) -> Rule {
+        match self {
+            Kind::Deployment => Rule::Subdomain(253 - 11),
+            Kind::StatefulSet => Rule::Label(63 - 11),
         }
     }
 }
