@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use super::Cx;
 use super::check_job;
+use super::{Cx, Progressed};
 use crate::api::{Check, CheckPhase, CheckResult, CheckStage, MaintenancePlanSpec, Technique};
 use crate::operator::action::Action;
 use crate::operator::probe::{ProbeKind, ProbeRequest};
@@ -479,4 +479,38 @@ pub(crate) fn unusable(
         ));
     }
     None
+}
+
+/// Why `gate` failed, if it did.
+pub(crate) fn failure(gate: &Option<Gate>) -> Option<String> {
+    match gate.as_ref().map(|g| &g.verdict) {
+        Some(Verdict::Failed(why)) => Some(why.clone()),
+        _ => None,
+    }
+}
+
+/// The wait of a rollout while `afterEachPod` still runs on the pod under test (`so_far` says
+/// how far the rollout is); `None` unless `gate` is still running.
+pub(crate) fn checking_pod(
+    gate: &mut Option<Gate>,
+    so_far: &str,
+    progress: Option<crate::api::Progress>,
+) -> Option<Progressed> {
+    let (next, running) = match gate.as_ref()? {
+        Gate {
+            verdict: Verdict::Running(next),
+            running,
+            ..
+        } => (*next, running.clone()),
+        _ => return None,
+    };
+    Some(
+        Progressed::wait(
+            "CheckingPod",
+            format!("{so_far}; checks: {running}"),
+            Some(next),
+        )
+        .with_progress(progress)
+        .with_gate(CheckStage::AfterEachPod, gate.take()),
+    )
 }

@@ -8,7 +8,7 @@
 //! deleted again one at a time) and halts it otherwise. The plan records Git's update strategy
 //! before it writes any, and the cleanup puts it back.
 
-use super::checks::{self, Verdict};
+use super::checks;
 use super::{Cx, Progressed};
 use crate::api::{CheckStage, Phase, Progress};
 use crate::operator::action::Action;
@@ -90,28 +90,18 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         }
         return halt(cx, held, reason).with_progress(progress);
     }
-    // The checks on the pod replaced last, before the next one is touched.
-    let gate = checks::after_each_pod(cx, &updated);
-    match gate.as_ref().map(|g| (&g.verdict, g.running.clone())) {
-        Some((Verdict::Failed(why), _)) => {
-            let why = why.clone();
-            let p = match cx.spec.rolling_restart.rollback_on_failure {
-                true => go_back(cx, saved, held, why),
-                false => halt(cx, held, why).with_progress(progress),
-            };
-            return p.with_gate(CheckStage::AfterEachPod, gate);
-        }
-        Some((Verdict::Running(next), running)) => {
-            let next = *next;
-            return Progressed::wait(
-                "CheckingPod",
-                format!("{done}/{total} pods run the pending template; checks: {running}"),
-                Some(next),
-            )
-            .with_progress(progress)
-            .with_gate(CheckStage::AfterEachPod, gate);
-        }
-        _ => {}
+    // The checks on a replaced pod they have not passed on yet, before the next one is touched.
+    let mut gate = checks::after_each_pod(cx, &updated);
+    if let Some(why) = checks::failure(&gate) {
+        let p = match cx.spec.rolling_restart.rollback_on_failure {
+            true => go_back(cx, saved, held, why),
+            false => halt(cx, held, why).with_progress(progress),
+        };
+        return p.with_gate(CheckStage::AfterEachPod, gate);
+    }
+    let so_far = format!("{done}/{total} pods run the pending template");
+    if let Some(p) = checks::checking_pod(&mut gate, &so_far, progress.clone()) {
+        return p;
     }
     if cx.spec.paused {
         return Progressed::paused(done, total).with_gate(CheckStage::AfterEachPod, gate);

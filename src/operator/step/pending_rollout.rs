@@ -9,7 +9,7 @@
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
-use super::checks::{self, Verdict};
+use super::checks;
 use super::full_restart;
 use super::handover::{self, Pace, Turn};
 use super::{Cx, Progressed};
@@ -131,27 +131,18 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     if cx.spec.paused && !back {
         return Progressed::paused(moved, total);
     }
-    // The checks on the pod moved last, before the next one moves (one at a time only).
-    let gate = match back || h.stop_first {
+    // The checks on a moved pod they have not passed on yet, before the next one moves (one at a
+    // time only).
+    let mut gate = match back || h.stop_first {
         true => None,
         false => checks::after_each_pod(cx, &pods_of(&cx.snap.pods, &h.new_hash)),
     };
-    match gate.as_ref().map(|g| (&g.verdict, g.running.clone())) {
-        Some((Verdict::Failed(why), _)) => {
-            let why = why.clone();
-            return go_back(cx, saved, why).with_gate(CheckStage::AfterEachPod, gate);
-        }
-        Some((Verdict::Running(next), running)) => {
-            let next = *next;
-            return Progressed::wait(
-                "CheckingPod",
-                format!("{moved}/{total} pods run the pending template; checks: {running}"),
-                Some(next),
-            )
-            .with_progress(progress)
-            .with_gate(CheckStage::AfterEachPod, gate);
-        }
-        _ => {}
+    if let Some(why) = checks::failure(&gate) {
+        return go_back(cx, saved, why).with_gate(CheckStage::AfterEachPod, gate);
+    }
+    let so_far = format!("{moved}/{total} pods run the pending template");
+    if let Some(p) = checks::checking_pod(&mut gate, &so_far, progress.clone()) {
+        return p;
     }
     let timeout = cx.spec.rolling_restart.pod_ready_timeout_seconds;
     let since = cx.step_since(if back { "RollingBack" } else { "Rolling" });

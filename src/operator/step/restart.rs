@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use super::checks::{self, Verdict};
+use super::checks;
 use super::{Cx, Progressed};
 use crate::api::{CheckStage, Phase, Progress};
 use crate::operator::action::Action;
@@ -228,25 +228,16 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         )
         .with_progress(progress);
     }
-    let gate = checks::after_each_pod(cx, &renewed);
-    match gate.as_ref().map(|g| (&g.verdict, g.running.clone())) {
-        Some((Verdict::Failed(why), _)) => {
-            let message = format!("{why}; restart halted at {done}/{total} pods");
-            return Progressed::finish(Phase::Failed, message)
-                .with_progress(progress)
-                .with_gate(CheckStage::AfterEachPod, gate);
-        }
-        Some((Verdict::Running(next), running)) => {
-            let next = *next;
-            return Progressed::wait(
-                "CheckingPod",
-                format!("{done}/{total} pods restarted; checks: {running}"),
-                Some(next),
-            )
+    let mut gate = checks::after_each_pod(cx, &renewed);
+    if let Some(why) = checks::failure(&gate) {
+        let message = format!("{why}; restart halted at {done}/{total} pods");
+        return Progressed::finish(Phase::Failed, message)
             .with_progress(progress)
             .with_gate(CheckStage::AfterEachPod, gate);
-        }
-        _ => {}
+    }
+    let so_far = format!("{done}/{total} pods restarted");
+    if let Some(p) = checks::checking_pod(&mut gate, &so_far, progress.clone()) {
+        return p;
     }
     if cx.spec.paused {
         return Progressed::paused(done, total).with_gate(CheckStage::AfterEachPod, gate);

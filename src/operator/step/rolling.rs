@@ -6,7 +6,7 @@
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 
-use super::checks::{self, Verdict};
+use super::checks;
 use super::{Cx, Progressed};
 use crate::api::{CheckStage, Phase, Progress};
 use crate::operator::action::Action;
@@ -99,13 +99,9 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             .rollout_given_up()
             .map(|m| format!("{} gave up its rollout: {m}", cx.target))
     });
-    // The checks on the pod replaced last, before the next one is touched.
-    let gate = checks::after_each_pod(cx, &new_pods);
-    let (failed_check, checking) = match gate.as_ref().map(|g| (&g.verdict, g.running.clone())) {
-        Some((Verdict::Failed(why), _)) => (Some(why.clone()), None),
-        Some((Verdict::Running(next), running)) => (None, Some((*next, running))),
-        _ => (None, None),
-    };
+    // The checks on a replaced pod they have not passed on yet, before the next one is touched.
+    let mut gate = checks::after_each_pod(cx, &new_pods);
+    let failed_check = checks::failure(&gate);
     if let Some(reason) = stalled.or(failed_check) {
         if cx.spec.rolling_restart.rollback_on_failure {
             return go_back(cx, saved, reason).with_gate(CheckStage::AfterEachPod, gate);
@@ -153,14 +149,9 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
     if cx.spec.paused {
         return Progressed::paused(done, total).with_gate(CheckStage::AfterEachPod, gate);
     }
-    if let Some((next, running)) = checking {
-        return Progressed::wait(
-            "CheckingPod",
-            format!("{done}/{total} pods replaced; checks: {running}"),
-            Some(next),
-        )
-        .with_progress(progress)
-        .with_gate(CheckStage::AfterEachPod, gate);
+    let so_far = format!("{done}/{total} pods replaced");
+    if let Some(p) = checks::checking_pod(&mut gate, &so_far, progress.clone()) {
+        return p;
     }
     let replaced: Vec<Action> = cx
         .pod_replaced(done, total, "new template")
