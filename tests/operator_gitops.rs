@@ -115,18 +115,26 @@ async fn sync_once(
                 .await
                 .expect("service read")
             {
+                // The live value is sent with the version it was read at: should cutover
+                // write the selector in between, the apply is refused (409) and retried on
+                // the next sync rather than putting a stale selector back.
                 manifest["spec"]["selector"] = json!(live.spec.unwrap().selector);
+                manifest["metadata"]["resourceVersion"] = json!(live.metadata.resource_version);
             }
         }
         let name = manifest["metadata"]["name"].as_str().unwrap().to_string();
-        let applied = api_for(client, ns, &manifest)
+        let applied = match api_for(client, ns, &manifest)
             .patch(
                 &name,
                 &PatchParams::apply(MANAGER).force(),
                 &Patch::Apply(&manifest),
             )
             .await
-            .unwrap_or_else(|e| panic!("sync of {} {name}: {e}", manifest["kind"]));
+        {
+            Ok(applied) => applied,
+            Err(kube::Error::Api(e)) if e.code == 409 && selector == Selector::Live => continue,
+            Err(e) => panic!("sync of {} {name}: {e}", manifest["kind"]),
+        };
         versions.push(applied.metadata.resource_version.unwrap_or_default());
     }
     versions

@@ -131,15 +131,23 @@ async fn sync_once(client: &Client, manifests: &[Value], live: Live) -> usize {
             if in_sync(&desired, &current) {
                 continue;
             }
+            // The live values are sent with the version they were read at: a write of
+            // cutover's in between makes the server refuse the apply (409), retried next sync.
+            manifest["metadata"]["resourceVersion"] =
+                current["metadata"]["resourceVersion"].clone();
         }
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&manifest),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("sync of {kind} {name}: {e}"));
-        applied += 1;
+        match api
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&manifest),
+            )
+            .await
+        {
+            Ok(_) => applied += 1,
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("sync of {kind} {name}: {e}"),
+        }
     }
     applied
 }

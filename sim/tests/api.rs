@@ -188,6 +188,53 @@ async fn stale_update_conflicts() {
         "{err:?}"
     );
     assert_eq!(cms.get("c").await.unwrap().data.unwrap()["k"], "1");
+
+    // A server-side apply that names a resourceVersion makes it a precondition, even when
+    // forced: a sync tool that read the object before someone else wrote it cannot put its
+    // stale values back.
+    let stale_rv = second_rv(&cms).await;
+    cms.patch(
+        "c",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "3"}})),
+    )
+    .await
+    .unwrap();
+    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "resourceVersion": stale_rv}, "data": {"k": "4"}});
+    let err = cms
+        .patch(
+            "c",
+            &PatchParams::apply("tool").force(),
+            &Patch::Apply(&applied),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 409 && e.reason == "Conflict"),
+        "{err:?}"
+    );
+    assert_eq!(cms.get("c").await.unwrap().data.unwrap()["k"], "3");
+    let current = second_rv(&cms).await;
+    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "resourceVersion": current}, "data": {"k": "4"}});
+    cms.patch(
+        "c",
+        &PatchParams::apply("tool").force(),
+        &Patch::Apply(&applied),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cms.get("c").await.unwrap().data.unwrap()["k"], "4");
+}
+
+async fn second_rv(cms: &Api<ConfigMap>) -> String {
+    cms.get("c")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap()
 }
 
 #[tokio::test]

@@ -441,6 +441,15 @@ fn patch_object(r: &Req<'_>) -> Result<Response, ApiError> {
             .app
             .store
             .modify(&res, r.ns(), r.name(), part, &ctx, |cur| {
+                // A resourceVersion in the applied object is a precondition, forced or not.
+                if let Some(rv) = body
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    && !rv.is_empty()
+                    && Some(rv) != util::str_at(cur, "/metadata/resourceVersion")
+                {
+                    return Err(ApiError::conflict(res.as_str(), r.name()));
+                }
                 let mut applied = body.clone();
                 if let Some(m) = applied
                     .pointer_mut("/metadata")
