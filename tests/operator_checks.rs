@@ -16,7 +16,9 @@ use kube::api::ListParams;
 use serde_json::json;
 use support::receiver::Receiver;
 use support::stateful::{assert_stateful_clean_end, deploy_stateful, strategy_of};
-use support::{APP, Env, assert_clean_end, assert_no_mixing, assert_ready_at_least};
+use support::{
+    APP, Env, assert_clean_end, assert_no_mixing, assert_ready_at_least, assert_ready_at_most,
+};
 
 const NEW_IMAGE: &str = "liferay/dxp:7.0.10-de-32-jdk11";
 const OLD_IMAGE: &str = "liferay/dxp:7.0.10-de-28";
@@ -394,16 +396,6 @@ async fn checks_that_cannot_run_are_refused_and_touch_nothing() {
             ),
             "spec.blueGreen.prePromotion[0].job.template: has no containers",
         ),
-        (
-            "ownpace",
-            json!({
-                "target": {"name": APP}, "service": APP,
-                "update": {"env": [{"name": "LIFERAY_X", "value": "1"}]},
-                "strategy": "RollingRestart",
-                "rollingRestart": {"afterEachPod": [{"name": "w", "webhook": {"url": "http://127.0.0.1:9/"}}]}
-            }),
-            "spec.rollingRestart.afterEachPod: deployment liferay replaces its pods at its own controller's pace",
-        ),
     ];
     for (name, spec, words) in cases {
         env.apply_plan(name, spec).await;
@@ -420,6 +412,90 @@ async fn checks_that_cannot_run_are_refused_and_touch_nothing() {
             .items
             .is_empty()
     );
+    env.stop_operator().await;
+}
+
+/// A Deployment's new template (kubectl flow) under `afterEachPod` webhook checks answered by
+/// `board`.
+fn deployment_rollout(board: &Receiver) -> serde_json::Value {
+    json!({
+        "target": {"name": APP}, "service": APP,
+        "changes": [{"type": "FixPack", "fixPack": {"from": "de-28", "to": "de-29"}}],
+        "update": {"image": "liferay/dxp:7.0.10-de-29"},
+        "strategy": "RollingRestart",
+        "rollingRestart": {"afterEachPod": [webhook("pod-ok", &board.url)]}
+    })
+}
+
+#[tokio::test]
+async fn each_pod_of_a_deployment_update_is_checked_before_the_next() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    let start = env.endpoints().len() - 1;
+    let board = Receiver::answering(200).await;
+    env.start_operator();
+    env.apply_plan("update", deployment_rollout(&board)).await;
+    let plan = env.wait_phase("update", Phase::Succeeded, LONG).await;
+    assert_eq!(result_of(&plan, "pod-ok").phase, Some(CheckPhase::Passed));
+    assert_eq!(subjects(&board).len(), 3, "{:?}", subjects(&board));
+    let records = env.endpoints();
+    assert_ready_at_least(&records, start, 3);
+    // One pod at a time: never more than the replicas and the one pod under test.
+    assert_ready_at_most(&records, start, 4);
+    // Resumed, with the new template and its own strategy; nothing of the plan's left.
+    assert_clean_end(&env, 3, "liferay/dxp:7.0.10-de-29").await;
+    // Its controller takes the moved pods' set as its current one: it reports them updated
+    // and replaces none of them.
+    let moved = pod_names(&env).await;
+    env.wait(
+        "the deployment to count its pods as updated",
+        LONG,
+        || async {
+            let d = env.deployments().get(APP).await.ok()?;
+            let status = d.status?;
+            (status.observed_generation == d.metadata.generation
+                && status.updated_replicas == Some(3)
+                && status.ready_replicas == Some(3))
+            .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(pod_names(&env).await, moved, "no pod was replaced again");
+    env.stop_operator().await;
+}
+
+async fn pod_names(env: &Env) -> Vec<String> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(env.client.clone(), &env.ns);
+    let mut names: Vec<String> = pods
+        .list(&ListParams::default().labels(&format!("app={APP}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_failing_check_on_a_deployment_update_puts_the_previous_template_back() {
+    let mut env = Env::new().await;
+    env.deploy_app(3).await;
+    let start = env.endpoints().len() - 1;
+    let board = Receiver::answering(500).await;
+    env.start_operator();
+    env.apply_plan("update", deployment_rollout(&board)).await;
+    let plan = env.wait_phase("update", Phase::Failed, LONG).await;
+    let message = plan.status.unwrap().message.unwrap();
+    assert!(
+        message.contains("check pod-ok (afterEachPod) failed on pod")
+            && message.contains("previous template"),
+        "{message}"
+    );
+    assert_eq!(subjects(&board).len(), 1, "no other pod was replaced");
+    assert_ready_at_least(&env.endpoints(), start, 3);
+    assert_clean_end(&env, 3, OLD_IMAGE).await;
     env.stop_operator().await;
 }
 

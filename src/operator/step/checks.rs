@@ -13,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::check_job;
 use super::{Cx, Progressed};
-use crate::api::{Check, CheckPhase, CheckResult, CheckStage, MaintenancePlanSpec, Technique};
+use crate::api::{Check, CheckPhase, CheckResult, CheckStage, MaintenancePlanSpec};
 use crate::operator::action::Action;
 use crate::operator::probe::{ProbeKind, ProbeRequest};
 use crate::operator::template::with_green_only;
@@ -417,14 +417,10 @@ fn subject_key(pod: &Pod) -> String {
 }
 
 /// Why the plan's checks cannot run as the plan would be carried out, if they cannot: an HTTP
-/// check on a port the pods it asks do not expose, or `afterEachPod` on a rollout whose pods a
-/// controller replaces at its own pace (a Deployment rolling out a new template in the
-/// kubectl flow).
+/// check on a port the pods it asks do not expose.
 pub(crate) fn unusable(
     spec: &MaintenancePlanSpec,
-    technique: Technique,
     target: &Workload,
-    pending: bool,
     new_template: &PodTemplateSpec,
 ) -> Option<String> {
     let green = with_green_only(spec, &target.to_string(), new_template)
@@ -466,18 +462,6 @@ pub(crate) fn unusable(
             }
         }
     }
-    if technique != Technique::RollingRestart || spec.rolling_restart.after_each_pod.is_empty() {
-        return None;
-    }
-    // A pending template (GitOps flow) is rolled out by the operator one pod at a time, and so
-    // is a plain restart.
-    let new_pods = *new_template != target.template().cloned().unwrap_or_default();
-    if !pending && new_pods && !target.paces_through_operator() {
-        return Some(format!(
-            "{}: {target} replaces its pods at its own controller's pace when its template changes, so it cannot be held after each pod; use strategy BlueGreen with spec.blueGreen.prePromotion checks, or the GitOps flow (the Deployment paused with the new template, spec.update left out), which the operator rolls out one pod at a time",
-            CheckStage::AfterEachPod.field()
-        ));
-    }
     None
 }
 
@@ -490,11 +474,13 @@ pub(crate) fn failure(gate: &Option<Gate>) -> Option<String> {
 }
 
 /// The wait of a rollout while `afterEachPod` still runs on the pod under test (`so_far` says
-/// how far the rollout is); `None` unless `gate` is still running.
+/// how far the rollout is, `replaced` is the event of a replacement counted in this turn);
+/// `None` unless `gate` is still running.
 pub(crate) fn checking_pod(
     gate: &mut Option<Gate>,
     so_far: &str,
     progress: Option<crate::api::Progress>,
+    replaced: Option<Action>,
 ) -> Option<Progressed> {
     let (next, running) = match gate.as_ref()? {
         Gate {
@@ -504,13 +490,12 @@ pub(crate) fn checking_pod(
         } => (*next, running.clone()),
         _ => return None,
     };
-    Some(
-        Progressed::wait(
-            "CheckingPod",
-            format!("{so_far}; checks: {running}"),
-            Some(next),
-        )
-        .with_progress(progress)
-        .with_gate(CheckStage::AfterEachPod, gate.take()),
+    let mut p = Progressed::wait(
+        "CheckingPod",
+        format!("{so_far}; checks: {running}"),
+        Some(next),
     )
+    .with_progress(progress);
+    p.actions.extend(replaced);
+    Some(p.with_gate(CheckStage::AfterEachPod, gate.take()))
 }

@@ -20,6 +20,14 @@ pub(super) fn actions(cx: &Cx, saved: Option<&Saved>, outcome: Phase) -> Vec<Act
             if saved.mode == Some(Mode::Rollout) {
                 spec = cx.target.restored_settings(saved);
             }
+            // A kubectl-flow update moved like a pending template: the target resumes, unless
+            // the sets went back as they stood (it stays paused, holding every pod).
+            let stalled = saved.handover.as_ref().is_some_and(|h| h.stalled);
+            if let (Some(Mode::PendingRollout), Some(paused), false) =
+                (saved.mode, saved.paused, stalled)
+            {
+                spec.insert("paused".into(), serde_json::json!(paused));
+            }
             if saved.held.is_some() {
                 spec.extend(cx.target.restored_held_settings(saved));
             }

@@ -1,198 +1,18 @@
-//! The GitOps flow on a small in-memory model of a namespace: a paused target whose
-//! template is ahead of its running ReplicaSet. Each decision's actions are applied to the
-//! model (ReplicaSets gain and lose pods at once, Ready at once) and the next step is taken,
-//! so a whole plan runs without a server and the model is checked at every turn.
+//! The GitOps flow on the handover model (`handover_model`): a paused target whose template
+//! is ahead of its running ReplicaSet. A whole plan runs without a server and the model is
+//! checked at every turn.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use super::tests::{base_spec, events, plan, pod, rolling_safe_build, run, service, with_status};
+use super::handover_model::{Model, run_to_end, template};
+use super::tests::{base_spec, plan, rolling_safe_build, run, with_status};
 use crate::api::{Flow, Phase};
 use crate::operator::action::Action;
 use crate::operator::labels::selector_matches;
 use crate::operator::pods;
-use crate::operator::snapshot::Snapshot;
-use crate::operator::workload::{Workload, fixtures};
-
-fn template(image: &str, hash: Option<&str>) -> Value {
-    let mut labels = json!({"app": "liferay"});
-    if let Some(h) = hash {
-        labels["pod-template-hash"] = json!(h);
-    }
-    json!({"metadata": {"labels": labels},
-           "spec": {"containers": [{"name": "liferay", "image": image}]}})
-}
-
-fn set(hash: &str, image: &str, replicas: i32) -> ReplicaSet {
-    serde_json::from_value(json!({
-        "metadata": {"name": format!("liferay-{hash}"), "namespace": "portal",
-                     "labels": {"app": "liferay", "pod-template-hash": hash}},
-        "spec": {"replicas": replicas,
-                 "selector": {"matchLabels": {"app": "liferay", "pod-template-hash": hash}},
-                 "template": template(image, Some(hash))}
-    }))
-    .unwrap()
-}
-
-/// A namespace: the paused target with Git's new template, its sets, their pods.
-struct Model {
-    target: Workload,
-    sets: Vec<ReplicaSet>,
-    pods: Vec<Pod>,
-    clock: i64,
-    made: usize,
-    /// The plan's message after the last step `run_to_end` took.
-    message: String,
-}
-
-impl Model {
-    fn new(replicas: i32) -> Model {
-        let target = fixtures::deployment(json!({
-            "metadata": {"name": "liferay", "namespace": "portal", "generation": 2, "resourceVersion": "10"},
-            "spec": {"replicas": replicas, "paused": true,
-                     "selector": {"matchLabels": {"app": "liferay"}},
-                     "template": template("dxp:new", None)},
-            "status": {"observedGeneration": 2, "replicas": replicas, "updatedReplicas": 0,
-                       "readyReplicas": replicas, "availableReplicas": replicas}
-        }));
-        let mut m = Model {
-            target,
-            sets: vec![
-                set("older", "dxp:older", 0),
-                set("old", "dxp:old", replicas),
-            ],
-            pods: Vec::new(),
-            clock: 0,
-            made: 0,
-            message: String::new(),
-        };
-        m.reconcile_pods();
-        m
-    }
-
-    fn set_mut(&mut self, name: &str) -> &mut ReplicaSet {
-        self.sets
-            .iter_mut()
-            .find(|rs| rs.metadata.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("no replica set {name}"))
-    }
-
-    fn labels(rs: &ReplicaSet) -> BTreeMap<String, String> {
-        rs.metadata.labels.clone().unwrap_or_default()
-    }
-
-    /// Each set has exactly as many pods as it asks for: new ones Ready at once, the newest
-    /// removed first.
-    fn reconcile_pods(&mut self) {
-        for rs in self.sets.clone() {
-            let hash = Self::labels(&rs)
-                .get("pod-template-hash")
-                .cloned()
-                .or_else(|| {
-                    rs.spec
-                        .as_ref()
-                        .and_then(|s| s.selector.match_labels.as_ref())
-                        .and_then(|l| l.get("pod-template-hash").cloned())
-                })
-                .unwrap();
-            let want = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) as usize;
-            let mine = |p: &Pod| {
-                p.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("pod-template-hash"))
-                    == Some(&hash)
-            };
-            while self.pods.iter().filter(|p| mine(p)).count() < want {
-                self.made += 1;
-                let name = format!("liferay-{hash}-{}", self.made);
-                self.pods
-                    .push(pod(&name, &hash, self.clock, Some(self.clock)));
-            }
-            while self.pods.iter().filter(|p| mine(p)).count() > want {
-                let last = self.pods.iter().rposition(mine).unwrap();
-                self.pods.remove(last);
-            }
-        }
-    }
-
-    fn snapshot(&self, plan: crate::api::MaintenancePlan) -> Snapshot {
-        let selector = self.target.selector().unwrap().clone();
-        let taken = |rs: &&ReplicaSet| {
-            Self::labels(rs)
-                .get("cutover.dev/held-by")
-                .map(String::as_str)
-                == Some("p1")
-        };
-        Snapshot {
-            plan,
-            peers: vec![],
-            target: Some(self.target.clone()),
-            replica_sets: self
-                .sets
-                .iter()
-                .filter(|rs| selector_matches(&selector, &Self::labels(rs)))
-                .cloned()
-                .collect(),
-            handover_sets: self.sets.iter().filter(taken).cloned().collect(),
-            running_template: None,
-            pods: self.pods.clone(),
-            service: Some(service()),
-            endpoint_slices: vec![],
-            green: None,
-            preview: None,
-            peer_services: Vec::new(),
-            twins: Vec::new(),
-            service_names: vec!["liferay".into()],
-            jobs: Vec::new(),
-            probes: Vec::new(),
-        }
-    }
-
-    fn apply(&mut self, actions: &[Action]) {
-        for action in actions {
-            match action {
-                Action::CreateReplicaSet(rs) => self.sets.push((**rs).clone()),
-                Action::PatchReplicaSet { name, patch } => {
-                    let rs = self.set_mut(name);
-                    let mut doc = serde_json::to_value(&*rs).unwrap();
-                    json_patch::merge(&mut doc, patch);
-                    *rs = serde_json::from_value(doc).unwrap();
-                }
-                Action::DeleteReplicaSet { name } => {
-                    self.sets
-                        .retain(|rs| rs.metadata.name.as_deref() != Some(name));
-                }
-                Action::PatchWorkload { patch, .. } => {
-                    self.target = fixtures::patched(&self.target, patch);
-                }
-                Action::Event { .. } | Action::AddFinalizer | Action::RemoveFinalizer => {}
-                other => panic!("the GitOps flow asked for {other:?}"),
-            }
-        }
-        self.reconcile_pods();
-    }
-
-    fn images(&self) -> Vec<String> {
-        let mut hashes: Vec<String> = self
-            .pods
-            .iter()
-            .filter_map(|p| {
-                p.metadata
-                    .labels
-                    .as_ref()?
-                    .get("pod-template-hash")
-                    .cloned()
-            })
-            .collect();
-        hashes.sort();
-        hashes.dedup();
-        hashes
-    }
-}
+use crate::operator::workload::fixtures;
 
 /// A GitOps plan: no update, and a declared change saying what the pending template's
 /// image brings (the model's images are not Liferay tags the rules can read).
@@ -200,40 +20,6 @@ fn gitops_spec() -> Value {
     let mut spec = base_spec();
     spec["changes"] = rolling_safe_build();
     spec
-}
-
-/// Runs `spec` on the model until the plan ends; returns the decisions' events and the
-/// lowest count of Ready pods seen.
-fn run_to_end(
-    m: &mut Model,
-    spec: Value,
-    pod_fault: Option<&dyn Fn(&mut Model)>,
-) -> (Phase, Vec<String>, usize) {
-    let mut p = plan(spec);
-    let mut all_events = Vec::new();
-    let mut lowest = usize::MAX;
-    for _ in 0..200 {
-        let snap = m.snapshot(p.clone());
-        let d = run(&snap, m.clock);
-        all_events.extend(events(&d));
-        m.apply(&d.actions);
-        if let Some(fault) = pod_fault {
-            fault(m);
-        }
-        lowest = lowest.min(m.pods.len());
-        p = with_status(snap, &d).plan;
-        m.clock += 1;
-        m.message = d.status.message.clone().unwrap_or_default();
-        let phase = d.status.phase.unwrap();
-        if matches!(
-            phase,
-            Phase::Succeeded | Phase::Failed | Phase::Aborted | Phase::Rejected
-        ) {
-            assert_eq!(d.status.flow, p.status.as_ref().unwrap().flow);
-            return (phase, all_events, lowest);
-        }
-    }
-    panic!("the plan did not end; last status {:?}", p.status);
 }
 
 #[test]
@@ -345,13 +131,7 @@ fn a_pod_of_the_pending_template_that_is_never_ready_moves_everything_back() {
     assert!(lowest >= 2);
     assert_eq!(fixtures::json(&m.target)["spec"], git);
     // Only the original sets remain, as they were; the set cutover made is gone.
-    let mut names: Vec<String> = m
-        .sets
-        .iter()
-        .map(|rs| rs.metadata.name.clone().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["liferay-old", "liferay-older"]);
+    assert_eq!(m.set_names(), ["liferay-old", "liferay-older"]);
     assert_eq!(m.images(), ["old"]);
     assert_eq!(
         m.set_mut("liferay-old").spec.as_ref().unwrap().replicas,

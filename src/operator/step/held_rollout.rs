@@ -100,7 +100,12 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         return p.with_gate(CheckStage::AfterEachPod, gate);
     }
     let so_far = format!("{done}/{total} pods run the pending template");
-    if let Some(p) = checks::checking_pod(&mut gate, &so_far, progress.clone()) {
+    if let Some(p) = checks::checking_pod(
+        &mut gate,
+        &so_far,
+        progress.clone(),
+        cx.pod_replaced(done, total, "pending template"),
+    ) {
         return p;
     }
     if cx.spec.paused {

@@ -4,6 +4,8 @@
 
 pub mod blue_green;
 mod check_job;
+#[cfg(test)]
+mod checked_update_tests;
 mod checks;
 #[cfg(test)]
 mod checks_tests;
@@ -13,6 +15,8 @@ mod full_restart;
 #[cfg(test)]
 mod gitops_tests;
 pub mod handover;
+#[cfg(test)]
+mod handover_model;
 mod held_blue;
 mod held_full_restart;
 mod held_rollout;
@@ -652,13 +656,7 @@ fn start(
     } else {
         Flow::Restart
     };
-    if let Some(problem) = checks::unusable(
-        spec,
-        technique,
-        ready.target,
-        pending.is_some(),
-        &ready.new_template,
-    ) {
+    if let Some(problem) = checks::unusable(spec, ready.target, &ready.new_template) {
         d.phase(
             Phase::Rejected,
             "Done",
@@ -693,6 +691,15 @@ fn start(
         }
         (Technique::RollingRestart, Some(Pending::Held(held))) => held_rollout::begin(&cx, *held),
         (Technique::FullRestart, Some(Pending::Held(held))) => held_full_restart::begin(&cx, *held),
+        // A controller that replaces its pods at its own pace cannot be held after each pod:
+        // under afterEachPod checks the pods move the way a pending template's do.
+        (Technique::RollingRestart, None)
+            if flow == Flow::Update
+                && !spec.rolling_restart.after_each_pod.is_empty()
+                && !ready.target.paces_through_operator() =>
+        {
+            pending_rollout::begin_update(&cx, ready.new_template)
+        }
         (Technique::RollingRestart, None) if flow == Flow::Update => {
             rolling::begin(&cx, ready.new_template)
         }

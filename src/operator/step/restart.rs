@@ -236,7 +236,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             .with_gate(CheckStage::AfterEachPod, gate);
     }
     let so_far = format!("{done}/{total} pods restarted");
-    if let Some(p) = checks::checking_pod(&mut gate, &so_far, progress.clone()) {
+    if let Some(p) = checks::checking_pod(&mut gate, &so_far, progress.clone(), None) {
         return p;
     }
     if cx.spec.paused {

@@ -150,7 +150,12 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
         return Progressed::paused(done, total).with_gate(CheckStage::AfterEachPod, gate);
     }
     let so_far = format!("{done}/{total} pods replaced");
-    if let Some(p) = checks::checking_pod(&mut gate, &so_far, progress.clone()) {
+    if let Some(p) = checks::checking_pod(
+        &mut gate,
+        &so_far,
+        progress.clone(),
+        cx.pod_replaced(done, total, "new template"),
+    ) {
         return p;
     }
     let replaced: Vec<Action> = cx
