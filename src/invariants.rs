@@ -123,6 +123,15 @@ mod tests {
         // Without the label, as for a StatefulSet's pods read by pod-template-hash, nothing
         // can be told apart: that is why the label is a parameter.
         assert!(no_mixing(&records, 0).is_ok());
+        // A ready pod without the label beside labelled ones (a surge or a bare pod) mixes.
+        let mut bare = record(&[("liferay-0", "a")], &[]);
+        bare.ready.push(EndpointPod {
+            name: "liferay-surge".into(),
+            pod_template_hash: None,
+            labels: BTreeMap::new(),
+        });
+        let err = no_mixing_by(&[bare], 0, "controller-revision-hash").unwrap_err();
+        assert!(err.contains("(none)"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Kubernetes API permissions the operator needs, as data: every group, resource and
 //! verb it uses, nothing more. `cutover rbac` prints them; the Helm chart's Role or
-//! ClusterRole is built from that output.
+//! ClusterRole is built from that output. The catalog ConfigMap's read is granted apart, by
+//! name (`CATALOG`).
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
@@ -13,6 +14,10 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
         &["get", "list", "watch", "patch"],
     ),
     ("cutover.dev", &["maintenanceplans/status"], &["patch"]),
+    // Never requested: the OwnerReferencesPermissionEnforcement admission plugin (OpenShift
+    // has it on) asks for it whenever the operator creates an object owned by a plan with
+    // blockOwnerDeletion (green, a surge pod, a check's Job).
+    ("cutover.dev", &["maintenanceplans/finalizers"], &["update"]),
     // Targets and green copies.
     (
         "apps",
@@ -48,8 +53,6 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("discovery.k8s.io", &["endpointslices"], &["list", "watch"]),
     // The Jobs of Job checks: created, watched, deleted with their pods when the plan ends.
     ("batch", &["jobs"], &["list", "watch", "create", "delete"]),
-    // A fix pack catalog from a ConfigMap (--catalog-configmap).
-    ("", &["configmaps"], &["get"]),
     // Events on plans.
     ("events.k8s.io", &["events"], &["create", "patch"]),
     // Leader election.
@@ -59,6 +62,14 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
         &["get", "create", "patch"],
     ),
 ];
+
+/// Reading the fix pack catalog's ConfigMap (`--catalog-configmap`): not among the rules, which
+/// would allow every ConfigMap; the chart grants it for that one ConfigMap by name.
+pub const CATALOG: (&str, &str, &str) = ("", "configmaps", "get");
+
+/// The rules that admission, not a request of the operator's, needs: (group, resource, verb).
+pub const CHECKED_BY_ADMISSION: &[(&str, &str, &str)] =
+    &[("cutover.dev", "maintenanceplans/finalizers", "update")];
 
 pub fn rules() -> Vec<PolicyRule> {
     RULES

@@ -59,8 +59,10 @@ pub fn text(name: &str, evaluation: &Evaluation) -> String {
             format!("blocks {}", names.join("+"))
         };
         out.push_str(&format!(
-            "  change {}  {blocks}  [{}] {}\n",
-            f.change, f.rule, f.message
+            "  {}  {blocks}  [{}] {}\n",
+            f.about(),
+            f.rule,
+            f.message
         ));
     }
     out.push_str(&format!("  => {}\n", evaluation.explanation));

@@ -583,14 +583,43 @@ fn a_patch_that_escalates_pod_privileges_is_reported() {
         "serviceAccountName",
         "hostNetwork",
         "privileged",
-        "--allow-privileged-patches",
+        "refused: the operator runs without --allow-privileged-patches",
     ] {
         assert!(message.contains(words), "{words}: {message}");
     }
+    // About the plan's patches, not one of its changes.
+    assert!(finding.get("change").is_none(), "{finding}");
+    // Judged as the operator with its default setting judges it: Rejected, exit 1.
+    assert_eq!(report["strategy"], "Rejected", "{report}");
+    assert_eq!(out.status.code(), Some(1));
     let out = cutover(&["evaluate", "-f", "-"], Some(plan));
     assert!(
-        text(&out.stdout).contains("pod-patch-escalates-privileges"),
+        text(&out.stdout).contains("the plan  ok  [pod-patch-escalates-privileges]"),
         "{}",
         text(&out.stdout)
+    );
+    // With the operator's opt-in the finding stays and the rules decide.
+    let out = cutover(
+        &[
+            "evaluate",
+            "-f",
+            "-",
+            "-o",
+            "json",
+            "--allow-privileged-patches",
+        ],
+        Some(plan),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(report["strategy"], "Rejected", "{report}");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "pod-patch-escalates-privileges"
+                && f["message"].as_str().unwrap().contains("allowed")),
+        "{report}"
     );
 }

@@ -109,7 +109,7 @@ fn status_of(phase: Phase, generation: i64, invalid: bool) -> MaintenancePlanSta
         step: Some(step.into()),
         message: Some(message.into()),
         findings: vec![Finding {
-            change: 0,
+            change: Some(0),
             rule: "java-major-change".into(),
             blocks: vec![Technique::RollingRestart],
             message: "Java 8 -> 11".into(),

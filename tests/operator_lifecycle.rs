@@ -354,7 +354,7 @@ async fn an_image_bump_alone_is_read_as_the_fix_pack_it_is() {
         status
             .findings
             .iter()
-            .any(|f| f.change == 0 && f.message.contains("de-30")),
+            .any(|f| f.change == Some(0) && f.message.contains("de-30")),
         "{:?}",
         status.findings
     );

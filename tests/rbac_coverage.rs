@@ -43,9 +43,13 @@ fn operator(env: &Env) -> (Killed, Option<std::path::PathBuf>) {
 /// Where the chart lets the operator take its leader Lease: the release namespace.
 const CHART_NAMESPACE: &str = "cutover-system";
 
-/// The namespace of the leader Lease: the chart's on the real control plane (its Role allows
-/// no other), the test's on the simulated cluster.
-fn lease_namespace(env: &Env) -> &str {
+/// The catalog ConfigMap's name, the one the chart on the real control plane grants.
+const CATALOG: &str = "fixpacks";
+
+/// The namespace of the leader Lease and of the catalog ConfigMap: the chart's on the real
+/// control plane (its Roles allow no other; `scripts/real-bed` names the ConfigMap
+/// `CATALOG` there), the test's on the simulated cluster.
+fn chart_namespace(env: &Env) -> &str {
     if env.is_real() {
         CHART_NAMESPACE
     } else {
@@ -64,12 +68,12 @@ fn spawn(env: &Env, kubeconfig: &std::path::Path) -> Killed {
                 "--leader-election",
                 "true",
                 "--lease-namespace",
-                lease_namespace(env),
+                chart_namespace(env),
             ])
             .args(["--namespace", ns, "--metrics-addr", "127.0.0.1:0"])
             .args([
                 "--catalog-configmap",
-                &format!("{ns}/fixpacks"),
+                &format!("{}/{CATALOG}", chart_namespace(env)),
                 "--kubeconfig",
             ])
             .arg(kubeconfig)
@@ -140,12 +144,22 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
         Bed::Sim(_) => None,
     };
     env.deploy_app(2).await;
-    create::<k8s_openapi::api::core::v1::ConfigMap>(
-        &env,
-        json!({"metadata": {"name": "fixpacks"},
-               "data": {"catalog.yaml": "fixPacks:\n  - {id: de-41, kind: Clustering}\n"}}),
-    )
-    .await;
+    let catalog: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(env.client.clone(), chart_namespace(&env));
+    let made = catalog
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": CATALOG},
+                "data": {"catalog.yaml": "fixPacks:\n  - {id: de-41, kind: Clustering}\n"}}))
+            .unwrap(),
+        )
+        .await;
+    match made {
+        Ok(_) => {}
+        // A bed the test ran on before keeps its catalog.
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("the catalog ConfigMap: {e}"),
+    }
     type Service = k8s_openapi::api::core::v1::Service;
     create::<Service>(
         &env,
@@ -160,6 +174,13 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
                "spec": {"clusterIP": "None", "selector": {"app": APP}, "ports": [{"port": 7800}]}}),
     )
     .await;
+    if env.is_real() {
+        // A run stopped half way on this control plane leaves its Lease: the operator must
+        // create one, as on a fresh cluster.
+        let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+            kube::Api::namespaced(env.client.clone(), CHART_NAMESPACE);
+        let _ = leases.delete("cutover-operator", &Default::default()).await;
+    }
     let (child, kubeconfig) = operator(&env);
 
     // A paced rollout, a plain restart held by a disruption budget for a moment, a BlueGreen
@@ -184,7 +205,11 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
     .await;
     env.block_disruptions().await;
     env.apply_plan("restart", base.clone()).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The refused eviction is reported again, which patches its Event (`events patch`).
+    env.wait("the blocked eviction's Event to repeat", LONG, || async {
+        (env.event_count("restart", "EvictionBlocked").await >= 2).then_some(())
+    })
+    .await;
     env.allow_one_disruption(2).await;
     env.wait_phase("restart", Phase::Succeeded, LONG).await;
     run_plan(
@@ -337,11 +362,29 @@ async fn the_rules_allow_every_request_and_every_rule_is_needed() {
             })
         })
         .collect();
+    // The chart grants the catalog ConfigMap's read apart, by its name.
+    let granted: Used = granted
+        .into_iter()
+        .chain(
+            [cutover::rbac::CATALOG].map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string())),
+        )
+        .collect();
     let denied: Vec<_> = used.difference(&granted).collect();
     assert!(
         denied.is_empty(),
         "requests no rule allows (group, resource, verb): {denied:?}"
     );
+    // What admission asks for: on the real control plane, whose API server runs
+    // OwnerReferencesPermissionEnforcement, the scenarios' green copies, surge pod and check
+    // Job are refused without it.
+    let used: Used = used
+        .into_iter()
+        .chain(
+            cutover::rbac::CHECKED_BY_ADMISSION
+                .iter()
+                .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string())),
+        )
+        .collect();
     let unused: Vec<_> = granted.difference(&used).collect();
     assert!(
         unused.is_empty(),

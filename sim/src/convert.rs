@@ -48,42 +48,9 @@ pub fn event_to_core(v: &Value) -> Value {
             ("deprecatedCount", "count"),
         ],
     );
-    if !out.contains_key("source")
-        && let Some(c) = v.get("reportingController")
-    {
-        out.insert("source".into(), json!({"component": c}));
-    }
-    if !out.contains_key("count")
-        && let Some(n) = v.pointer("/series/count")
-    {
-        out.insert("count".into(), n.clone());
-    }
-    if !out.contains_key("lastTimestamp")
-        && let Some(t) = v
-            .pointer("/series/lastObservedTime")
-            .or_else(|| v.get("eventTime"))
-    {
-        out.insert(
-            "lastTimestamp".into(),
-            json!(t.as_str().map(|s| {
-                s.get(..19)
-                    .map(|x| format!("{x}Z"))
-                    .unwrap_or(s.to_string())
-            })),
-        );
-    }
-    if !out.contains_key("firstTimestamp")
-        && let Some(t) = v.get("eventTime").and_then(Value::as_str)
-    {
-        out.insert(
-            "firstTimestamp".into(),
-            json!(
-                t.get(..19)
-                    .map(|x| format!("{x}Z"))
-                    .unwrap_or(t.to_string())
-            ),
-        );
-    }
+    // As the real API server converts: the core fields an events.k8s.io Event has no value
+    // for (`count`, `source`, `firstTimestamp`, `lastTimestamp`) come only from its
+    // `deprecated*` fields; a repeated Event says how often in `series`.
     Value::Object(out)
 }
 
@@ -142,8 +109,13 @@ mod tests {
         let core = event_to_core(&v1);
         assert_eq!(core["involvedObject"]["name"], "p");
         assert_eq!(core["message"], "hello");
-        assert_eq!(core["source"]["component"], "ctl");
-        assert_eq!(core["lastTimestamp"], "2026-01-01T00:00:00Z");
+        assert_eq!(core["reportingComponent"], "ctl");
+        // The real server fills no deprecated field from the new ones.
+        for k in ["source", "count", "firstTimestamp", "lastTimestamp"] {
+            assert!(core.get(k).is_none(), "{k}: {core}");
+        }
+        let repeated = json!({"series": {"count": 3, "lastObservedTime": "2026-01-01T00:00:01.000000Z"}, "note": "x"});
+        assert_eq!(event_to_core(&repeated)["series"]["count"], 3);
         let back = core_to_event(&core);
         for k in [
             "regarding",

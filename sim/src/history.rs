@@ -66,13 +66,18 @@ pub struct EndpointsRecord {
     pub not_ready: Vec<String>,
 }
 
+/// The version of a ready endpoint without the label asked for (a bare pod, a surge pod): one
+/// more version beside any labelled one, so that mixing with it is seen.
+pub const NONE: &str = "(none)";
+
 impl EndpointsRecord {
-    /// The distinct `pod-template-hash` values among the ready endpoints.
+    /// The distinct `pod-template-hash` values among the ready endpoints (`NONE` for those
+    /// without one).
     pub fn versions(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .ready
             .iter()
-            .filter_map(|p| p.pod_template_hash.clone())
+            .map(|p| p.pod_template_hash.clone().unwrap_or_else(|| NONE.into()))
             .collect();
         v.sort();
         v.dedup();
@@ -84,7 +89,7 @@ impl EndpointsRecord {
         let mut v: Vec<String> = self
             .ready
             .iter()
-            .filter_map(|p| p.labels.get(key).cloned())
+            .map(|p| p.labels.get(key).cloned().unwrap_or_else(|| NONE.into()))
             .collect();
         v.sort();
         v.dedup();

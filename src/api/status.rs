@@ -185,8 +185,10 @@ impl From<Technique> for Verdict {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     /// Index of the change in the effective changes (`status.changes`): the declared ones
-    /// (`spec.changes`, in order) first, then the inferred ones.
-    pub change: u32,
+    /// (`spec.changes`, in order) first, then the inferred ones. Absent for a finding about the
+    /// plan as a whole rather than one change (its pod patches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<u32>,
     /// Stable name of the rule.
     pub rule: String,
     /// Techniques this finding rules out.
@@ -198,6 +200,14 @@ pub struct Finding {
 impl Finding {
     pub fn blocks(&self, technique: Technique) -> bool {
         self.blocks.contains(&technique)
+    }
+
+    /// What the finding is about, in words: `change N`, or `the plan`.
+    pub fn about(&self) -> String {
+        match self.change {
+            Some(i) => format!("change {i}"),
+            None => "the plan".into(),
+        }
     }
 }
 

@@ -34,6 +34,11 @@ pub struct Args {
     /// it the new template is the running one with the plan's update applied.
     #[arg(long)]
     after: Option<PathBuf>,
+    /// Judge as an operator run with --allow-privileged-patches does: pod patches that change
+    /// the pods' rights are reported and carried out. Without it such a plan is Rejected, as
+    /// by an operator with its default setting.
+    #[arg(long)]
+    allow_privileged_patches: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -138,17 +143,21 @@ fn evaluate_all(args: &Args) -> Result<Vec<(PlanDocument, Evaluation)>, Vec<Stri
             };
             let mut evaluation = evaluate_with(&doc.plan.spec, &catalog, known)
                 .map_err(|field| InputError::in_plan(&source, &doc, field).to_string())?;
-            // Whether the pods may get more rights is the operator's setting, not a rule: say
-            // what the patches change and leave the verdict as the rules give it.
+            // Whether the pods may get more rights is the operator's setting, not a rule: judged
+            // as the operator with the same setting would.
             let escalations = privilege::escalations(
                 &doc.plan.spec,
                 t.as_ref().map(|(_, running, _)| running),
                 t.as_ref().map(|(_, _, new)| new),
             );
-            evaluation.findings.extend(privilege::finding(
-                &escalations,
-                &privilege::decided_by_the_operator(),
-            ));
+            let allowed = args.allow_privileged_patches;
+            if let Some(finding) = privilege::finding(&escalations, &privilege::verdict(allowed)) {
+                if !allowed {
+                    evaluation.verdict = cutover::api::Verdict::Rejected;
+                    evaluation.explanation = format!("rejected: {}", finding.message);
+                }
+                evaluation.findings.push(finding);
+            }
             Ok(evaluation)
         });
         match evaluated {

@@ -68,7 +68,9 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
                 spec.service
             )
         })?;
-    let labels = template
+    // The pods that run now: a pending template's (GitOps flow) are not running yet.
+    let running = running_template(snap, target).unwrap_or(template);
+    let labels = running
         .metadata
         .as_ref()
         .and_then(|m| m.labels.clone())
@@ -93,6 +95,9 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
     let keeps = |field: &str, template: &PodTemplateSpec| {
         labels_kept(field, target, &spec.service, selector, template)
     };
+    if running != template {
+        keeps(&format!("the pending template of {target}"), template)?;
+    }
     keeps("spec.update.podTemplatePatch", &new_template)?;
     if !spec.blue_green.green_only.is_empty() {
         let green =
@@ -103,6 +108,15 @@ pub fn check(snap: &Snapshot) -> Result<Ready<'_>, String> {
         target,
         new_template,
     })
+}
+
+/// The template of the pods that run when `target` holds a pending template back (GitOps
+/// flow): its running ReplicaSet's, or its current revision's.
+fn running_template<'a>(snap: &'a Snapshot, target: &Workload) -> Option<&'a PodTemplateSpec> {
+    if let Some(rs) = super::replica_sets::pending_template(target, &snap.replica_sets) {
+        return rs.spec.as_ref().and_then(|s| s.template.as_ref());
+    }
+    snap.running_template.as_ref()
 }
 
 /// The pods of `template` (made from the plan's patch at `field`) still carry every label
@@ -125,8 +139,8 @@ fn labels_kept(
         .iter()
         .filter(|(k, v)| labels.get(*k) != Some(*v))
         .map(|(k, v)| match labels.get(k) {
-            Some(other) => format!("{k}={v} (the patch makes it {k}={other})"),
-            None => format!("{k}={v} (the patch drops it)"),
+            Some(other) => format!("{k}={v} (it is {k}={other} there)"),
+            None => format!("{k}={v} (it is not there)"),
         })
         .collect();
     if !lost.is_empty() {

@@ -56,7 +56,7 @@ impl Context<'_> {
     fn finding(&self, rule: &str, blocks: &[Technique], message: String) -> Assessment {
         Assessment {
             finding: Finding {
-                change: self.index,
+                change: Some(self.index),
                 rule: rule.to_string(),
                 blocks: blocks.to_vec(),
                 message,

@@ -53,7 +53,7 @@ fn blockers(found: &[Assessment], t: Technique) -> String {
     let names: Vec<String> = found
         .iter()
         .filter(|a| a.finding.blocks(t))
-        .map(|a| format!("change {} ({})", a.finding.change, a.finding.rule))
+        .map(|a| format!("{} ({})", a.finding.about(), a.finding.rule))
         .collect();
     let mut unique: Vec<String> = Vec::with_capacity(names.len());
     for name in names {
@@ -147,7 +147,7 @@ fn explain_findings(
             let which: Vec<String> = found
                 .iter()
                 .filter(|a| a.contradiction)
-                .map(|a| format!("change {}", a.finding.change))
+                .map(|a| a.finding.about())
                 .collect();
             format!(
                 "rejected: the declared changes and the new template disagree ({}), so the rules cannot know what the plan really changes. To proceed: make spec.changes say what the new template does (or fix the template) and create the plan again",

@@ -121,7 +121,7 @@ pub fn evaluate_with(
     let clustering = found
         .iter()
         .find(|a| a.clustering)
-        .map(|a| a.finding.change);
+        .and_then(|a| a.finding.change);
     Ok(Evaluation {
         clustering,
         verdict,

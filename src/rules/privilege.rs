@@ -82,7 +82,7 @@ pub fn finding(escalations: &[Escalation], verdict: &str) -> Option<Finding> {
     }
     let what: Vec<String> = escalations.iter().map(Escalation::to_string).collect();
     Some(Finding {
-        change: 0,
+        change: None,
         rule: RULE.into(),
         blocks: Vec::new(),
         message: format!(
@@ -92,11 +92,16 @@ pub fn finding(escalations: &[Escalation], verdict: &str) -> Option<Finding> {
     })
 }
 
-/// What the operator does about such a plan, offline: its setting decides.
-pub fn decided_by_the_operator() -> String {
-    format!(
-        "the operator refuses such a plan (Rejected, nothing touched) unless it runs with {OPT_IN_FLAG} (chart value {OPT_IN_VALUE}: true); this check is decided by that setting"
-    )
+/// What is done with a plan whose pod patches change the pods' rights, by the operator's
+/// setting (`allowed`: it runs with [`OPT_IN_FLAG`]).
+pub fn verdict(allowed: bool) -> String {
+    if allowed {
+        format!("allowed: the operator runs with {OPT_IN_FLAG}")
+    } else {
+        format!(
+            "refused: the operator runs without {OPT_IN_FLAG} (chart value {OPT_IN_VALUE}); set these in the target's own manifest instead, or run the operator with that setting"
+        )
+    }
 }
 
 fn apply(base: &PodTemplateSpec, patch: &Value) -> PodTemplateSpec {
@@ -293,7 +298,7 @@ mod tests {
         let s = spec(json!({"update": {"podTemplatePatch": {"spec": {"hostNetwork": true}}}}));
         let found = escalations(&s, None, None);
         assert_eq!(found[0].changes, ["hostNetwork: true"]);
-        let f = finding(&found, &decided_by_the_operator()).unwrap();
+        let f = finding(&found, &verdict(false)).unwrap();
         assert_eq!(f.rule, RULE);
         assert!(f.blocks.is_empty());
         assert!(f.message.contains(OPT_IN_FLAG), "{}", f.message);

@@ -250,11 +250,7 @@ pub fn render(snap: &Snapshot, now: Timestamp, style: Style) -> Vec<String> {
                     let names: Vec<&str> = f.blocks.iter().map(|t| t.as_str()).collect();
                     format!("blocks {}", names.join("+"))
                 };
-                [
-                    format!("change {}", f.change),
-                    blocks,
-                    format!("[{}] {}", f.rule, f.message),
-                ]
+                [f.about(), blocks, format!("[{}] {}", f.rule, f.message)]
             })
             .collect();
         let lines = table::columns(

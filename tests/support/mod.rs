@@ -279,8 +279,12 @@ impl Env {
         }
     }
 
-    /// Warning Events about `plan` with `reason`: their messages.
-    pub async fn warnings(&self, plan: &str, reason: &str) -> Vec<String> {
+    /// The Events about `plan` with `reason`, as core Events.
+    async fn plan_events(
+        &self,
+        plan: &str,
+        reason: &str,
+    ) -> Vec<k8s_openapi::api::core::v1::Event> {
         let events: Api<k8s_openapi::api::core::v1::Event> =
             Api::namespaced(self.client.clone(), &self.ns);
         events
@@ -290,11 +294,29 @@ impl Env {
             .unwrap_or_default()
             .into_iter()
             .filter(|e| e.involved_object.name.as_deref() == Some(plan))
-            .filter(|e| {
-                e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some("Warning")
-            })
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .collect()
+    }
+
+    /// Warning Events about `plan` with `reason`: their messages.
+    pub async fn warnings(&self, plan: &str, reason: &str) -> Vec<String> {
+        self.plan_events(plan, reason)
+            .await
+            .into_iter()
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
             .filter_map(|e| e.message)
             .collect()
+    }
+
+    /// How often the Event about `plan` with `reason` was reported: its series' count (an
+    /// Event written once has none).
+    pub async fn event_count(&self, plan: &str, reason: &str) -> i32 {
+        self.plan_events(plan, reason)
+            .await
+            .into_iter()
+            .map(|e| e.series.and_then(|s| s.count).unwrap_or(1))
+            .max()
+            .unwrap_or(0)
     }
 
     /// A PodDisruptionBudget over the application that allows no disruption at all: it wants

@@ -57,7 +57,7 @@ fn an_undeclared_fix_pack_in_the_image_tag_is_read_and_rejects_the_plan_touching
         d.status
             .findings
             .iter()
-            .any(|f| f.change == 0 && f.message.contains("de-30")),
+            .any(|f| f.change == Some(0) && f.message.contains("de-30")),
         "a finding on the inferred change names the non-revertible fix pack crossed: {:?}",
         d.status.findings
     );

@@ -186,7 +186,7 @@ pub(super) fn missing_green_only(
     let names: Vec<String> = snap.peer_services.iter().map(|s| s.name_any()).collect();
     let twin = twin_name(&names[0]);
     Some(Finding {
-        change,
+        change: Some(change),
         rule: "cluster-isolation-needs-green-only".into(),
         blocks: vec![Technique::BlueGreen],
         message: format!(
@@ -226,7 +226,7 @@ pub(super) fn green_only_names_no_twin(
         return None;
     }
     Some(Finding {
-        change,
+        change: Some(change),
         rule: "green-only-names-no-twin".into(),
         blocks: Vec::new(),
         message: format!(

@@ -472,19 +472,6 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, policy: &Policy, now: Timestamp)
     d.finish()
 }
 
-/// What the operator does with a plan whose pod patches change the pods' rights.
-fn privilege_verdict(allowed: bool) -> String {
-    if allowed {
-        format!("allowed: the operator runs with {}", privilege::OPT_IN_FLAG)
-    } else {
-        format!(
-            "refused: the operator runs without {} (chart value {}); set these in the target's own manifest instead, or run the operator with that setting",
-            privilege::OPT_IN_FLAG,
-            privilege::OPT_IN_VALUE
-        )
-    }
-}
-
 /// The plan says what the new pods look like (image, env or a template patch).
 fn update_given(spec: &MaintenancePlanSpec) -> bool {
     spec.update
@@ -602,7 +589,7 @@ fn start(
     let template = ready.target.template().cloned().unwrap_or_default();
     let escalations = privilege::escalations(spec, Some(&template), Some(&ready.new_template));
     let allowed = policy.allow_privileged_patches;
-    if let Some(finding) = privilege::finding(&escalations, &privilege_verdict(allowed)) {
+    if let Some(finding) = privilege::finding(&escalations, &privilege::verdict(allowed)) {
         let message = format!("{}; nothing was touched", finding.message);
         d.status.findings.push(finding);
         if !allowed {

@@ -182,3 +182,44 @@ fn the_started_event_says_the_service_is_pinned_and_which_other_pods_it_cuts_off
     assert!(message.contains("pinned"), "{message}");
     assert!(!message.contains("also sends traffic"), "{message}");
 }
+
+#[test]
+fn a_pending_template_that_drops_a_label_the_service_selects_is_rejected_touching_nothing() {
+    // GitOps flow: the running pods carry tier=web, which the Service selects; Git's pending
+    // template does not.
+    let mut m = super::handover_model::Model::new(3);
+    let old = m.set_mut("liferay-old");
+    let template = old.spec.as_mut().unwrap().template.as_mut().unwrap();
+    template
+        .metadata
+        .as_mut()
+        .unwrap()
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("tier".into(), "web".into());
+    let mut spec = base_spec();
+    spec["changes"] = super::tests::rolling_safe_build();
+    let mut snap = m.snapshot(plan(spec));
+    for pod in &mut snap.pods {
+        let labels = pod.metadata.labels.as_mut().unwrap();
+        labels.insert("tier".into(), "web".into());
+    }
+    snap.service = Some(
+        serde_json::from_value(
+            json!({"metadata": {"name": "liferay", "namespace": "portal"},
+            "spec": {"selector": {"app": "liferay", "tier": "web"}}}),
+        )
+        .unwrap(),
+    );
+    let d = run(&snap, 0);
+    assert_eq!(d.status.phase, Some(Phase::Rejected), "{:?}", d.status);
+    let message = d.status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("the pending template of deployment liferay")
+            && message.contains("tier=web (it is not there)")
+            && message.contains("nothing was touched"),
+        "{message}"
+    );
+    assert!(touches_nothing(&d.actions), "{:?}", d.actions);
+}

@@ -17,6 +17,7 @@ use super::tests::{
 };
 use crate::api::{MaintenancePlanStatus, Phase};
 use crate::operator::action::Action;
+use crate::operator::pods;
 use crate::operator::snapshot::Snapshot;
 use crate::operator::time::{self, CEILING, FLOOR};
 use crate::operator::workload::saved::{self as record, Direction, Mode, Saved};
@@ -152,6 +153,109 @@ const GREEN_UNREADY: [(&str, bool); 3] = [
     ("liferay-green-1", false),
     ("liferay-green-2", false),
 ];
+
+#[test]
+fn green_that_is_not_ready_in_time_is_removed_and_blue_serves_on_untouched() {
+    // Before the switch: the Service pinned to blue, green started at 0 and never Ready.
+    let saved = Saved {
+        switched_at: None,
+        started_at: Some(at(0)),
+        ..switched_record()
+    };
+    let listed = [
+        ("liferay-old-0", true),
+        ("liferay-old-1", true),
+        ("liferay-old-2", true),
+    ];
+    let snap = blue_green(
+        deployment(3, "old"),
+        &saved,
+        false,
+        "old",
+        &listed,
+        in_step("WaitingForGreen", 0),
+    );
+    let mut snap = snap;
+    snap.green = Some(fixtures::patched(
+        &green(),
+        &json!({"status": {"readyReplicas": 0, "availableReplicas": 0}}),
+    ));
+    let d = run(&snap, 599);
+    assert_eq!(
+        d.status.step.as_deref(),
+        Some("WaitingForGreen"),
+        "{}",
+        message(&d)
+    );
+    assert!(
+        d.requeue.unwrap() <= time::until(at(599), at(600)).max(FLOOR),
+        "the deadline is looked at: {:?}",
+        d.requeue
+    );
+
+    // At readyTimeoutSeconds green goes; blue is neither written nor restarted.
+    let d = run(&snap, 600);
+    assert_eq!(d.status.step.as_deref(), Some("RemovingGreen"));
+    assert!(
+        message(&d).contains("green was not Ready within 600s (0/3 pods Ready); blue kept serving"),
+        "{}",
+        message(&d)
+    );
+    assert!(
+        d.actions.contains(&Action::DeleteWorkload {
+            kind: crate::operator::workload::Kind::Deployment,
+            name: "liferay-green".into()
+        }),
+        "{:?}",
+        d.actions
+    );
+    let down = saved_by(&d);
+    assert_eq!(down.teardown, Some(Phase::Failed));
+    for action in &d.actions {
+        match action {
+            Action::PatchWorkload { name, patch, .. } => {
+                assert_eq!(name, "liferay");
+                assert!(
+                    patch.get("spec").is_none(),
+                    "blue's spec untouched: {patch}"
+                );
+            }
+            Action::ReplaceWorkload(_) | Action::EvictPod { .. } | Action::DeletePod { .. } => {
+                panic!("blue touched: {action:?}")
+            }
+            Action::SetServiceSelector { .. } => panic!("the Service stays on blue: {action:?}"),
+            _ => {}
+        }
+    }
+
+    // Once green is gone the plan fails, and its end puts the Service's selector back.
+    let mut next = with_status(snap, &d);
+    record::mark(next.target.as_mut().unwrap(), "p1", &down);
+    next.green = None;
+    next.pods.retain(|p| !pods::name(p).contains("green"));
+    let mut selectors = Vec::new();
+    let mut phases = Vec::new();
+    for t in 601..606 {
+        let d = run(&next, t);
+        for action in &d.actions {
+            if let Action::SetServiceSelector { selector, .. } = action {
+                selectors.push(selector.clone());
+            }
+            assert!(
+                !matches!(action, Action::ReplaceWorkload(_) | Action::EvictPod { .. }),
+                "blue touched: {action:?}"
+            );
+        }
+        phases.push(d.status.phase);
+        next = with_status(next, &d);
+    }
+    assert!(phases.contains(&Some(Phase::Failed)), "{phases:?}");
+    assert_eq!(
+        selectors,
+        [BTreeMap::from([("app".to_string(), "liferay".to_string())])],
+        "the selector goes back to what it was, once"
+    );
+}
 
 #[test]
 fn endpoints_that_never_list_only_green_are_looked_at_less_and_less_then_blue_takes_over() {
