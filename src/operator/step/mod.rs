@@ -35,6 +35,9 @@ pub mod restart;
 mod rolling;
 #[cfg(test)]
 mod selector_tests;
+mod stalled_rollback;
+#[cfg(test)]
+mod stalled_rollback_tests;
 #[cfg(test)]
 mod stateful_gitops_tests;
 #[cfg(test)]
