@@ -13,8 +13,8 @@
 //! draws, and what its end must be), `plans` (its manifests), `faults` (how faults reach the
 //! operator: the bed's part), `run` (one run), `judge` (the invariants), `report`.
 //! Everything a run does follows from its seed; only process and network timing is not
-//! reproducible. Runs come in blocks of one run per flow, so any 17 consecutive runs
-//! cover every flow.
+//! reproducible. Runs come in blocks of one run per flow (runs 0-16, 17-33, ...), so a
+//! campaign of 17 runs or more covers every flow.
 //!
 //! `small_campaign_keeps_every_invariant` runs one run of each flow on every `cargo test`;
 //! the ignored `campaign` runs `CUTOVER_CAMPAIGN_RUNS` runs (default 500) from
