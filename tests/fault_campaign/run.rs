@@ -145,12 +145,14 @@ pub async fn run_one(cfg: RunConfig, logs: Option<PathBuf>) -> RunResult {
     // The second plan's (phase, message) each time it changed while the first still ran.
     let mut second_seen: Vec<(Option<Phase>, String)> = Vec::new();
     let (plan, second) = loop {
-        let plan = env.plans().get_opt(PLAN).await.expect("plan readable");
+        // The second plan is read before the first: if the first still runs after, it ran
+        // when the second was read.
         let second = if acted && cfg.act() == Some(Act::SecondPlan) {
             env.plans().get_opt(SECOND).await.expect("plan readable")
         } else {
             None
         };
+        let plan = env.plans().get_opt(PLAN).await.expect("plan readable");
         let first_ended = match &plan {
             None => true,
             Some(p) => is_terminal(phase_of(p)),
