@@ -35,6 +35,7 @@ pub mod restart;
 mod rolling;
 #[cfg(test)]
 mod selector_tests;
+mod settled_checks;
 mod stalled_rollback;
 #[cfg(test)]
 mod stalled_rollback_tests;
@@ -531,6 +532,8 @@ fn apply(d: &mut Draft, p: Progressed) {
             d.requeue = Some(super::time::next_look(requeue, in_step));
         }
         Outcome::Finish(phase) => {
+            let settled = settled_checks::settle(&mut d.status.checks, &p.message, d.now);
+            d.actions.extend(settled);
             d.phase(Phase::Progressing, "Finishing", p.message);
             d.status.outcome = Some(phase);
             d.requeue = Some(Duration::ZERO);

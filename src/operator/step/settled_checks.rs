@@ -1,0 +1,133 @@
+//! The checks' record when a plan ends. A check the plan ended on because it failed says so in
+//! `status.checks` and in an Event (invariant 12), also when the reconcile that saw it fail
+//! could not write the status: its actions went through (the teardown recorded on the target
+//! with the failure as its reason), the status write did not, and the steps that follow do not
+//! ask the check again. Read from the plan's final message, which carries that reason. Pure.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::{CheckPhase, CheckResult};
+use crate::operator::action::Action;
+
+/// Marks Failed each check still Running that `message` (the plan's last words) says failed,
+/// with an Event for it.
+pub(super) fn settle(checks: &mut [CheckResult], message: &str, now: Timestamp) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for check in checks
+        .iter_mut()
+        .filter(|c| c.phase == Some(CheckPhase::Running))
+    {
+        let Some(stage) = check.stage else {
+            continue;
+        };
+        let said = format!("check {} ({}) failed", check.name, stage.word());
+        let Some(at) = message.find(&said) else {
+            continue;
+        };
+        let clause = message[at..].split("; ").next().unwrap_or_default();
+        check.phase = Some(CheckPhase::Failed);
+        if let Some((_, why)) = clause.split_once(": ") {
+            check.message = why.to_string();
+        }
+        check.last_time = Some(Time(now));
+        actions.push(Action::warning("CheckFailed", clause.to_string()));
+    }
+    actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::CheckStage;
+
+    fn running(name: &str, stage: CheckStage) -> CheckResult {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "stage": stage, "phase": "Running",
+            "message": "attempt 1 asked", "subject": "green"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_check_the_plan_ended_on_is_failed_in_the_record_and_in_an_event() {
+        let mut checks = vec![
+            running("change-board", CheckStage::PrePromotion),
+            running("smoke", CheckStage::PrePromotion),
+            running("change-board", CheckStage::PostPromotion),
+        ];
+        let message = "check change-board (prePromotion) failed on green (5d4f): attempt 1 failed (1 of 1 in a row): HTTP 500; blue kept serving and was not touched";
+        let actions = settle(&mut checks, message, Timestamp::UNIX_EPOCH);
+        assert_eq!(checks[0].phase, Some(CheckPhase::Failed));
+        assert_eq!(
+            checks[0].message,
+            "attempt 1 failed (1 of 1 in a row): HTTP 500"
+        );
+        assert!(checks[0].last_time.is_some());
+        // Another check, and the same check at another stage, are not what the plan ended on.
+        assert_eq!(checks[1].phase, Some(CheckPhase::Running));
+        assert_eq!(checks[2].phase, Some(CheckPhase::Running));
+        let [
+            Action::Event {
+                warning: true,
+                reason,
+                message: said,
+            },
+        ] = actions.as_slice()
+        else {
+            panic!("one warning: {actions:?}")
+        };
+        assert_eq!(reason, "CheckFailed");
+        assert!(said.starts_with(
+            "check change-board (prePromotion) failed on green (5d4f): attempt 1 failed"
+        ));
+        assert!(!said.contains("blue kept serving"));
+        // Once settled, nothing more to say.
+        assert!(settle(&mut checks, message, Timestamp::UNIX_EPOCH).is_empty());
+    }
+
+    /// The reconcile that saw the check fail recorded the teardown on the target, but its
+    /// status write was lost: green is gone now and the plan ends Failed with the check's
+    /// failure in its record.
+    #[test]
+    fn a_plan_that_ends_on_a_failed_check_whose_status_write_was_lost_records_the_failure() {
+        use super::super::tests::{base_spec, deployment, plan, run, snapshot};
+        use crate::api::{MaintenancePlanStatus, Phase};
+        use crate::operator::workload::saved::{self as record, Mode, Saved};
+
+        let reason = "check change-board (prePromotion) failed on green (5d4f): attempt 1 failed (1 of 1 in a row): HTTP 500; blue kept serving and was not touched";
+        let mut spec = base_spec();
+        spec["strategy"] = serde_json::json!("BlueGreen");
+        spec["update"] = serde_json::json!({"image": "new"});
+        spec["blueGreen"] = serde_json::json!({"prePromotion": [
+            {"name": "change-board", "webhook": {"url": "http://127.0.0.1:9/"}}]});
+        let mut target = deployment(3, "old");
+        let saved = Saved {
+            mode: Some(Mode::BlueGreen),
+            teardown: Some(Phase::Failed),
+            reason: Some(reason.into()),
+            blue_hash: Some("old".into()),
+            selector: Some([("app".to_string(), "liferay".to_string())].into()),
+            template: deployment(3, "old").template().cloned(),
+            ..Default::default()
+        };
+        record::mark(&mut target, "p1", &saved);
+        let mut snap = snapshot(plan(spec), Some(target), Vec::new());
+        snap.plan.status = Some(MaintenancePlanStatus {
+            phase: Some(Phase::Progressing),
+            step: Some("RemovingGreen".into()),
+            checks: vec![running("change-board", CheckStage::PrePromotion)],
+            ..Default::default()
+        });
+        let d = run(&snap, 100);
+        assert_eq!(d.status.outcome, Some(Phase::Failed), "{:?}", d.status);
+        let check = &d.status.checks[0];
+        assert_eq!(check.phase, Some(CheckPhase::Failed), "{check:?}");
+        assert!(
+            d.actions.iter().any(|a| matches!(a,
+                Action::Event { warning: true, reason, .. } if reason == "CheckFailed")),
+            "{:?}",
+            d.actions
+        );
+    }
+}
