@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use cutover::api::{Flow as PlanFlow, MaintenancePlan, Phase};
 use cutover::invariants;
 use cutover_sim::EndpointsRecord;
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
 use kube::Api;
 use kube::api::ListParams;
@@ -20,7 +21,7 @@ use serde_json::{Value, json};
 use super::config::RunConfig;
 use super::flows::{Check, Kind};
 use super::plans::{PLAN, PREVIEW, SECOND};
-use super::support::{self, APP, Env, NS, stateful};
+use super::support::{self, APP, Env, stateful};
 
 /// How long the end state may take to settle (terminating pods going away).
 const SETTLE: Duration = Duration::from_secs(5);
@@ -412,22 +413,29 @@ async fn deployment_leftovers(env: &Env, replicas: i32, image: &str) -> Vec<Stri
             "clean end: the application's pods run {images:?}, expected {replicas} x {image}"
         ));
     }
-    let replica_sets: Vec<String> = env
-        .sim()
-        .list(&cutover_sim::keys::REPLICASETS, Some(NS))
-        .iter()
+    let sets: Api<ReplicaSet> = Api::namespaced(env.client.clone(), &env.ns);
+    let replica_sets: Vec<String> = sets
+        .list(&ListParams::default())
+        .await
+        .expect("replica sets readable")
+        .items
+        .into_iter()
         .filter(|rs| {
-            let labels = rs["metadata"]["labels"].as_object();
-            let marked = labels.is_some_and(|l| l.keys().any(|k| k.starts_with("cutover.dev/")));
-            let owned = rs["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|o| {
-                    o.iter()
-                        .any(|o| o["kind"] == "Deployment" && o["name"] == APP)
-                });
+            let marked = rs
+                .metadata
+                .labels
+                .iter()
+                .flatten()
+                .any(|(k, _)| k.starts_with("cutover.dev/"));
+            let owned = rs
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.kind == "Deployment" && o.name == APP);
             marked || !owned
         })
-        .filter_map(|rs| rs["metadata"]["name"].as_str().map(str::to_string))
+        .filter_map(|rs| rs.metadata.name)
         .collect();
     if !replica_sets.is_empty() {
         found.push(format!(
