@@ -532,7 +532,9 @@ fn apply(d: &mut Draft, p: Progressed) {
             d.requeue = Some(super::time::next_look(requeue, in_step));
         }
         Outcome::Finish(phase) => {
-            let settled = settled_checks::settle(&mut d.status.checks, &p.message, d.now);
+            let switched = d.status.switched_at.is_some();
+            let settled =
+                settled_checks::settle(&mut d.status.checks, &p.message, phase, switched, d.now);
             d.actions.extend(settled);
             d.phase(Phase::Progressing, "Finishing", p.message);
             d.status.outcome = Some(phase);

@@ -1,18 +1,27 @@
-//! The checks' record when a plan ends. A check the plan ended on because it failed says so in
-//! `status.checks` and in an Event (invariant 12), also when the reconcile that saw it fail
-//! could not write the status: its actions went through (the teardown recorded on the target
-//! with the failure as its reason), the status write did not, and the steps that follow do not
-//! ask the check again. Read from the plan's final message, which carries that reason. Pure.
+//! The checks' record when a plan ends. Each check says how it ended in `status.checks` and
+//! in an Event (invariant 12), also when a reconcile that saw it end could not write the
+//! status: its actions went through (the switch to green, or the teardown recorded on the
+//! target with the failure as its reason), the status write did not, and the steps that
+//! follow do not ask the check again. A check still `Running` when the plan ends is read from
+//! where the plan got: one that the plan's last message says failed, failed; every check of a
+//! plan that Succeeded, and a `prePromotion` check of a plan that switched, passed (a gate
+//! lets the plan go on only once its checks passed). Pure.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{CheckPhase, CheckResult};
+use crate::api::{CheckPhase, CheckResult, CheckStage, Phase};
 use crate::operator::action::Action;
 
-/// Marks Failed each check still Running that `message` (the plan's last words) says failed,
-/// with an Event for it.
-pub(super) fn settle(checks: &mut [CheckResult], message: &str, now: Timestamp) -> Vec<Action> {
+/// Settles each check still Running as where the plan ended says (`message`: its last
+/// words; `outcome`; `switched`: it had switched to green), with an Event for each.
+pub(super) fn settle(
+    checks: &mut [CheckResult],
+    message: &str,
+    outcome: Phase,
+    switched: bool,
+    now: Timestamp,
+) -> Vec<Action> {
     let mut actions = Vec::new();
     for check in checks
         .iter_mut()
@@ -22,16 +31,26 @@ pub(super) fn settle(checks: &mut [CheckResult], message: &str, now: Timestamp) 
             continue;
         };
         let said = format!("check {} ({}) failed", check.name, stage.word());
-        let Some(at) = message.find(&said) else {
+        if let Some(at) = message.find(&said) {
+            let clause = message[at..].split("; ").next().unwrap_or_default();
+            check.phase = Some(CheckPhase::Failed);
+            if let Some((_, why)) = clause.split_once(": ") {
+                check.message = why.to_string();
+            }
+            check.last_time = Some(Time(now));
+            actions.push(Action::warning("CheckFailed", clause.to_string()));
             continue;
-        };
-        let clause = message[at..].split("; ").next().unwrap_or_default();
-        check.phase = Some(CheckPhase::Failed);
-        if let Some((_, why)) = clause.split_once(": ") {
-            check.message = why.to_string();
         }
-        check.last_time = Some(Time(now));
-        actions.push(Action::warning("CheckFailed", clause.to_string()));
+        let passed = outcome == Phase::Succeeded || (switched && stage == CheckStage::PrePromotion);
+        if passed {
+            check.phase = Some(CheckPhase::Passed);
+            check.message = "passed; the plan went on past it".into();
+            check.last_time = Some(Time(now));
+            actions.push(Action::event(
+                "CheckPassed",
+                format!("check {} ({}) passed", check.name, stage.word()),
+            ));
+        }
     }
     actions
 }
@@ -39,7 +58,6 @@ pub(super) fn settle(checks: &mut [CheckResult], message: &str, now: Timestamp) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::CheckStage;
 
     fn running(name: &str, stage: CheckStage) -> CheckResult {
         serde_json::from_value(serde_json::json!({
@@ -57,7 +75,13 @@ mod tests {
             running("change-board", CheckStage::PostPromotion),
         ];
         let message = "check change-board (prePromotion) failed on green (5d4f): attempt 1 failed (1 of 1 in a row): HTTP 500; blue kept serving and was not touched";
-        let actions = settle(&mut checks, message, Timestamp::UNIX_EPOCH);
+        let actions = settle(
+            &mut checks,
+            message,
+            Phase::Failed,
+            false,
+            Timestamp::UNIX_EPOCH,
+        );
         assert_eq!(checks[0].phase, Some(CheckPhase::Failed));
         assert_eq!(
             checks[0].message,
@@ -83,7 +107,63 @@ mod tests {
         ));
         assert!(!said.contains("blue kept serving"));
         // Once settled, nothing more to say.
-        assert!(settle(&mut checks, message, Timestamp::UNIX_EPOCH).is_empty());
+        assert!(
+            settle(
+                &mut checks,
+                message,
+                Phase::Failed,
+                false,
+                Timestamp::UNIX_EPOCH
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_check_the_plan_went_on_past_is_passed_in_the_record_and_in_an_event() {
+        let mut checks = vec![
+            running("change-board", CheckStage::PrePromotion),
+            running("smoke", CheckStage::PostPromotion),
+        ];
+        // Switched, then failed for another reason: the check before the switch had passed,
+        // the one after it is not known to have.
+        let actions = settle(
+            &mut checks,
+            "the endpoints of service liferay did not list only green's pods",
+            Phase::Failed,
+            true,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(checks[0].phase, Some(CheckPhase::Passed));
+        assert_eq!(checks[1].phase, Some(CheckPhase::Running));
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        // A plan that Succeeded went past every gate.
+        let actions = settle(
+            &mut checks,
+            "done",
+            Phase::Succeeded,
+            true,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(checks[1].phase, Some(CheckPhase::Passed));
+        assert!(
+            matches!(actions.as_slice(), [Action::Event { warning: false, reason, message }]
+                if reason == "CheckPassed" && message == "check smoke (postPromotion) passed"),
+            "{actions:?}"
+        );
+        // Neither: it stays as it is.
+        let mut checks = vec![running("smoke", CheckStage::PrePromotion)];
+        assert!(
+            settle(
+                &mut checks,
+                "aborted",
+                Phase::Aborted,
+                false,
+                Timestamp::UNIX_EPOCH
+            )
+            .is_empty()
+        );
+        assert_eq!(checks[0].phase, Some(CheckPhase::Running));
     }
 
     /// The reconcile that saw the check fail recorded the teardown on the target, but its
