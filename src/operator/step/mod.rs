@@ -469,6 +469,19 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, policy: &Policy, now: Timestamp)
         Mode::HeldFullRestart => held_full_restart::advance(&cx, &saved),
     };
     apply(&mut d, progressed);
+    if let Some(outcome) = d.status.outcome {
+        let message = d.status.message.clone().unwrap_or_default();
+        let switched = d.status.switched_at.is_some();
+        let settled = settled_checks::settle(
+            &mut d.status.checks,
+            cx.spec,
+            &message,
+            outcome,
+            switched,
+            d.now,
+        );
+        d.actions.extend(settled);
+    }
     d.finish()
 }
 
@@ -532,10 +545,6 @@ fn apply(d: &mut Draft, p: Progressed) {
             d.requeue = Some(super::time::next_look(requeue, in_step));
         }
         Outcome::Finish(phase) => {
-            let switched = d.status.switched_at.is_some();
-            let settled =
-                settled_checks::settle(&mut d.status.checks, &p.message, phase, switched, d.now);
-            d.actions.extend(settled);
             d.phase(Phase::Progressing, "Finishing", p.message);
             d.status.outcome = Some(phase);
             d.requeue = Some(Duration::ZERO);

@@ -5,24 +5,53 @@
 //! follow do not ask the check again. A check still `Running` when the plan ends is read from
 //! where the plan got: one that the plan's last message says failed, failed; every check of a
 //! plan that Succeeded, and a `prePromotion` check of a plan that switched, passed (a gate
-//! lets the plan go on only once its checks passed). Pure.
+//! lets the plan go on only once its checks passed); such a check with no result at all (the
+//! status writes of its whole run lost) gets one. Pure.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{CheckPhase, CheckResult, CheckStage, Phase};
+use crate::api::{CheckPhase, CheckResult, CheckStage, MaintenancePlanSpec, Phase};
 use crate::operator::action::Action;
 
 /// Settles each check still Running as where the plan ended says (`message`: its last
 /// words; `outcome`; `switched`: it had switched to green), with an Event for each.
 pub(super) fn settle(
-    checks: &mut [CheckResult],
+    checks: &mut Vec<CheckResult>,
+    spec: &MaintenancePlanSpec,
     message: &str,
     outcome: Phase,
     switched: bool,
     now: Timestamp,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
+    let stages = [
+        (CheckStage::PrePromotion, &spec.blue_green.pre_promotion),
+        (CheckStage::PostPromotion, &spec.blue_green.post_promotion),
+        (
+            CheckStage::AfterEachPod,
+            &spec.rolling_restart.after_each_pod,
+        ),
+    ];
+    for (stage, declared) in stages {
+        let went_past =
+            outcome == Phase::Succeeded || (switched && stage == CheckStage::PrePromotion);
+        for check in declared.iter().filter(|_| went_past) {
+            if !checks
+                .iter()
+                .any(|c| c.name == check.name && c.stage == Some(stage))
+            {
+                // Its record is Running until the loop below settles it.
+                checks.push(CheckResult {
+                    name: check.name.clone(),
+                    stage: Some(stage),
+                    phase: Some(CheckPhase::Running),
+                    started_at: Some(Time(now)),
+                    ..Default::default()
+                });
+            }
+        }
+    }
     for check in checks
         .iter_mut()
         .filter(|c| c.phase == Some(CheckPhase::Running))
@@ -59,6 +88,11 @@ pub(super) fn settle(
 mod tests {
     use super::*;
 
+    /// A plan's spec with no checks declared.
+    fn bare() -> MaintenancePlanSpec {
+        super::super::tests::plan(super::super::tests::base_spec()).spec
+    }
+
     fn running(name: &str, stage: CheckStage) -> CheckResult {
         serde_json::from_value(serde_json::json!({
             "name": name, "stage": stage, "phase": "Running",
@@ -77,6 +111,7 @@ mod tests {
         let message = "check change-board (prePromotion) failed on green (5d4f): attempt 1 failed (1 of 1 in a row): HTTP 500; blue kept serving and was not touched";
         let actions = settle(
             &mut checks,
+            &bare(),
             message,
             Phase::Failed,
             false,
@@ -110,6 +145,7 @@ mod tests {
         assert!(
             settle(
                 &mut checks,
+                &bare(),
                 message,
                 Phase::Failed,
                 false,
@@ -129,6 +165,7 @@ mod tests {
         // the one after it is not known to have.
         let actions = settle(
             &mut checks,
+            &bare(),
             "the endpoints of service liferay did not list only green's pods",
             Phase::Failed,
             true,
@@ -140,6 +177,7 @@ mod tests {
         // A plan that Succeeded went past every gate.
         let actions = settle(
             &mut checks,
+            &bare(),
             "done",
             Phase::Succeeded,
             true,
@@ -156,6 +194,7 @@ mod tests {
         assert!(
             settle(
                 &mut checks,
+                &bare(),
                 "aborted",
                 Phase::Aborted,
                 false,
@@ -164,6 +203,37 @@ mod tests {
             .is_empty()
         );
         assert_eq!(checks[0].phase, Some(CheckPhase::Running));
+        // A declared check with no result at all, on a plan that went past its stage.
+        let mut spec = super::super::tests::base_spec();
+        spec["blueGreen"] = serde_json::json!({"prePromotion": [
+            {"name": "change-board", "webhook": {"url": "http://127.0.0.1:9/"}}]});
+        let spec = super::super::tests::plan(spec).spec;
+        let mut checks = Vec::new();
+        let actions = settle(
+            &mut checks,
+            &spec,
+            "done",
+            Phase::Failed,
+            false,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert!(
+            actions.is_empty() && checks.is_empty(),
+            "not switched: {checks:?}"
+        );
+        let actions = settle(
+            &mut checks,
+            &spec,
+            "done",
+            Phase::Succeeded,
+            true,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].name, "change-board");
+        assert_eq!(checks[0].stage, Some(CheckStage::PrePromotion));
+        assert_eq!(checks[0].phase, Some(CheckPhase::Passed));
+        assert_eq!(actions.len(), 1, "{actions:?}");
     }
 
     /// The reconcile that saw the check fail recorded the teardown on the target, but its
