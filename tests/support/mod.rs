@@ -379,6 +379,16 @@ impl Env {
 
     /// The sample application with its Deployment named `name` (its Service is still `APP`).
     pub async fn deploy_app_named(&self, name: &str, replicas: i32) {
+        self.deploy_app_with(name, replicas, json!({})).await;
+    }
+
+    /// The sample application whose pod template carries `annotations` (say, the simulated
+    /// kubelet's `sim.cutover.dev/ready-after-ms`, so that every pod made from it behaves so).
+    pub async fn deploy_app_with(&self, name: &str, replicas: i32, annotations: serde_json::Value) {
+        let mut metadata = json!({"labels": {"app": APP}});
+        if annotations.as_object().is_some_and(|a| !a.is_empty()) {
+            metadata["annotations"] = annotations;
+        }
         let deployment: Deployment = serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": self.ns},
             "spec": {
@@ -386,7 +396,7 @@ impl Env {
                 "selector": {"matchLabels": {"app": APP}},
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
                 "template": {
-                    "metadata": {"labels": {"app": APP}},
+                    "metadata": metadata,
                     "spec": {"containers": [{"name": APP, "image": "liferay/dxp:7.0.10-de-28", "ports": [{"containerPort": 8080}]}]}
                 }
             }

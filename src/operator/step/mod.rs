@@ -39,6 +39,10 @@ pub mod restart;
 mod rolling;
 #[cfg(test)]
 mod selector_tests;
+mod settled_checks;
+mod stalled_rollback;
+#[cfg(test)]
+mod stalled_rollback_tests;
 #[cfg(test)]
 mod stateful_gitops_tests;
 #[cfg(test)]
@@ -469,6 +473,19 @@ pub fn step(snap: &Snapshot, catalog: &Catalog, policy: &Policy, now: Timestamp)
         Mode::HeldFullRestart => held_full_restart::advance(&cx, &saved),
     };
     apply(&mut d, progressed);
+    if let Some(outcome) = d.status.outcome {
+        let message = d.status.message.clone().unwrap_or_default();
+        let switched = d.status.switched_at.is_some();
+        let settled = settled_checks::settle(
+            &mut d.status.checks,
+            cx.spec,
+            &message,
+            outcome,
+            switched,
+            d.now,
+        );
+        d.actions.extend(settled);
+    }
     d.finish()
 }
 

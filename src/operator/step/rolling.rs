@@ -76,10 +76,7 @@ pub(super) fn advance(cx: &Cx, saved: &Saved) -> Progressed {
             );
         }
         if let Some(stalled) = stalled {
-            return Progressed::finish(
-                Phase::Failed,
-                format!("{reason}; the rollback stalled too: {stalled}"),
-            );
+            return super::stalled_rollback::end(cx, saved, &reason, &stalled);
         }
         let message =
             format!("{reason}; rolling back, {done}/{total} pods on the previous template");
