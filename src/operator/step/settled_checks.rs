@@ -6,7 +6,7 @@
 //! where the plan got: one that the plan's last message says failed, failed; every check of a
 //! plan that Succeeded, and a `prePromotion` check of a plan that switched, passed (a gate
 //! lets the plan go on only once its checks passed); such a check with no result at all (the
-//! status writes of its whole run lost) gets one. Pure.
+//! status writes of its whole run lost), and one the message says failed, gets one. Pure.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -36,7 +36,9 @@ pub(super) fn settle(
     for (stage, declared) in stages {
         let went_past =
             outcome == Phase::Succeeded || (switched && stage == CheckStage::PrePromotion);
-        for check in declared.iter().filter(|_| went_past) {
+        let ended_on =
+            |name: &str| message.contains(&format!("check {name} ({}) failed", stage.word()));
+        for check in declared.iter().filter(|c| went_past || ended_on(&c.name)) {
             if !checks
                 .iter()
                 .any(|c| c.name == check.name && c.stage == Some(stage))
@@ -233,6 +235,20 @@ mod tests {
         assert_eq!(checks[0].name, "change-board");
         assert_eq!(checks[0].stage, Some(CheckStage::PrePromotion));
         assert_eq!(checks[0].phase, Some(CheckPhase::Passed));
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        // A declared check with no result that the plan's message says failed.
+        let mut checks = Vec::new();
+        let actions = settle(
+            &mut checks,
+            &spec,
+            "check change-board (prePromotion) failed on green (5d4f): job j failed: BackoffLimitExceeded; blue kept serving",
+            Phase::Failed,
+            false,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].phase, Some(CheckPhase::Failed));
+        assert_eq!(checks[0].message, "job j failed: BackoffLimitExceeded");
         assert_eq!(actions.len(), 1, "{actions:?}");
     }
 
