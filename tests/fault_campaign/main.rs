@@ -149,13 +149,7 @@ async fn small_campaign_keeps_every_invariant() {
     }
     assert!(configs.iter().filter(|c| c.permanent).count() >= 3);
     assert!(configs.iter().filter(|c| !c.kills.is_empty()).count() >= 14);
-    let (results, wall) = run_campaign(&c).await;
-    let header = report::Header {
-        seed: c.seed,
-        jobs: c.jobs,
-    };
-    let text = report::report(&header, &results, wall);
-    println!("{text}");
+    let (results, text) = run_and_report(&c).await;
     assert!(
         results.iter().all(|r| r.violations.is_empty()),
         "invariant violations:\n{text}"
@@ -173,6 +167,18 @@ async fn small_campaign_keeps_every_invariant() {
             kind.label()
         );
     }
+}
+
+/// Runs the campaign `c` and prints its report; the results and the report's text.
+async fn run_and_report(c: &Campaign) -> (Vec<RunResult>, String) {
+    let (results, wall) = run_campaign(c).await;
+    let header = report::Header {
+        seed: c.seed,
+        jobs: c.jobs,
+    };
+    let text = report::report(&header, &results, wall);
+    println!("{text}");
+    (results, text)
 }
 
 /// The full campaign: `CUTOVER_CAMPAIGN_RUNS` (default 500) runs from `CUTOVER_CAMPAIGN_SEED`;
@@ -200,13 +206,7 @@ async fn campaign() {
         c.seed,
         c.jobs
     );
-    let (results, wall) = run_campaign(&c).await;
-    let header = report::Header {
-        seed: c.seed,
-        jobs: c.jobs,
-    };
-    let text = report::report(&header, &results, wall);
-    println!("{text}");
+    let (results, _) = run_and_report(&c).await;
     assert!(
         results.iter().all(|r| r.violations.is_empty()),
         "the campaign found invariant violations (see the report above)"

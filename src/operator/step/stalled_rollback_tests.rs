@@ -7,7 +7,9 @@
 use k8s_openapi::api::apps::v1::DeploymentStrategy;
 use serde_json::json;
 
-use super::tests::{base_spec, deployment, plan, pod, replica_set, run, snapshot, with_status};
+use super::tests::{
+    base_spec, deployment, plan, pod, replica_set, run, snapshot, stalled, with_status,
+};
 use crate::api::Phase;
 use crate::operator::action::Action;
 use crate::operator::snapshot::Snapshot;
@@ -119,12 +121,7 @@ fn a_stalled_rollback_leaves_the_deployment_paused_as_it_stands_and_says_how_to_
         }
     }
     assert_eq!(d.status.phase, Some(Phase::Failed));
-    assert!(
-        d.status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Stalled" && c.status == "True")
-    );
+    assert!(stalled(&d), "{:?}", d.status.conditions);
 }
 
 #[test]

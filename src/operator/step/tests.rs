@@ -129,6 +129,14 @@ pub(super) fn with_status(mut snap: Snapshot, d: &Decision) -> Snapshot {
     snap
 }
 
+/// The decision sets the plan's `Stalled` condition.
+pub(super) fn stalled(d: &Decision) -> bool {
+    d.status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Stalled" && c.status == "True")
+}
+
 pub(super) fn events(d: &Decision) -> Vec<String> {
     d.actions
         .iter()
@@ -424,12 +432,7 @@ fn without_rollback_a_late_replacement_halts_with_the_deployment_paused() {
     };
     assert!(patch.get("spec").is_none(), "{patch}");
     assert_eq!(d.status.phase, Some(Phase::Failed));
-    assert!(
-        d.status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Stalled" && c.status == "True")
-    );
+    assert!(stalled(&d), "{:?}", d.status.conditions);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::Decision;
 use super::tests::{
-    at, base_spec, deployment, events, plan, pod, rolling_in_progress, run, snapshot,
+    at, base_spec, deployment, events, plan, pod, rolling_in_progress, run, snapshot, stalled,
     three_old_pods, with_status,
 };
 use crate::api::{MaintenancePlanStatus, Phase};
@@ -427,12 +427,7 @@ fn a_target_that_does_not_come_back_leaves_green_serving_and_says_how_to_finish(
         "{:?}",
         d.actions
     );
-    assert!(
-        d.status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Stalled" && c.status == "True")
-    );
+    assert!(stalled(&d), "{:?}", d.status.conditions);
 }
 
 #[test]
